@@ -1,0 +1,33 @@
+"""Sessions for Python web apps: one id per conversation, visit or job, seen by every request."""
+
+from __future__ import annotations
+
+from ._core import (
+    SESSION_HEADER_NAME,
+    Jsonable,
+    SessionContext,
+    current_session,
+    extract_session_id,
+    generate_session_id,
+    inject_session,
+    is_valid_session_id,
+    session,
+)
+from .asgi import SessionMiddleware
+from .wsgi import SessionMiddleware as WSGISessionMiddleware
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SESSION_HEADER_NAME",
+    "Jsonable",
+    "SessionContext",
+    "SessionMiddleware",
+    "WSGISessionMiddleware",
+    "current_session",
+    "extract_session_id",
+    "generate_session_id",
+    "inject_session",
+    "is_valid_session_id",
+    "session",
+]

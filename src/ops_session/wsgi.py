@@ -1,0 +1,150 @@
+"""WSGI middleware: every request, and the iteration of its response body, runs in a session."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from ._core import SESSION_HEADER_NAME, generate_session_id, is_valid_session_id
+from ._policy import Attributes, OnInvalid, SessionPolicy
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from _typeshed import OptExcInfo
+
+
+class SessionMiddleware:
+    """Run each WSGI request inside its own `session()`, until the server closes the response.
+
+    The id comes from the request's session header when it is valid, and is generated otherwise;
+    the response carries it back in the same header. The session stays current while the app
+    runs, while the server iterates the response body (generators, `stream_with_context`) and
+    while it calls the body's `close()`.
+
+    Example:
+        app = Flask(__name__)
+        app.wsgi_app = SessionMiddleware(app.wsgi_app)
+
+    WSGI servers fold a repeated header into one comma-separated value, which is not a valid id:
+    such a request gets a generated id.
+
+    Args:
+        app: The WSGI application to wrap.
+        header_name: The request and response header that carries the session id.
+        generator: Makes an id when the request has none (or an invalid one).
+        validator: Decides whether an incoming id is acceptable. A custom validator only sees
+            values of 1 to 1024 printable ASCII characters without spaces.
+        on_invalid: `"generate"` replaces an invalid incoming id with a generated one;
+            `"reject"` answers 400 without calling the app.
+        attributes: Session attributes: a mapping, or a callable that computes them from the
+            WSGI environ of each request. They reach traces, so keep secrets out of them.
+        update_request_header: When the id was generated, write the effective id into the
+            environ (`HTTP_MIRASCOPE_SESSION_ID`), so that the app reads the same value.
+
+    Raises:
+        TypeError, ValueError: An option is not one of the allowed values.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        header_name: str = SESSION_HEADER_NAME,
+        generator: Callable[[], str] = generate_session_id,
+        validator: Callable[[str], bool] = is_valid_session_id,
+        on_invalid: OnInvalid = "generate",
+        attributes: Attributes[WSGIEnvironment] | None = None,
+        update_request_header: bool = True,
+    ) -> None:
+        self.app = app
+        self.policy = SessionPolicy[WSGIEnvironment](
+            header_name=header_name,
+            generator=generator,
+            validator=validator,
+            on_invalid=on_invalid,
+            attributes=attributes,
+            update_request_header=update_request_header,
+        )
+        self._environ_key = "HTTP_" + header_name.upper().replace("-", "_")
+        self._header_lower = header_name.lower()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        policy = self.policy
+        incoming = environ.get(self._environ_key)
+        session_id = policy.resolve_id(incoming)
+        if session_id is None:
+            rejection = policy.rejection_body
+            start_response(
+                "400 Bad Request",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(rejection))),
+                ],
+            )
+            return [rejection]
+        if session_id is not incoming and policy.update_request_header:
+            environ[self._environ_key] = session_id
+        response_header = (policy.header_name, session_id)
+        header_lower = self._header_lower
+
+        def start_response_with_session_header(
+            status: str,
+            headers: list[tuple[str, str]],
+            exc_info: OptExcInfo | None = None,
+            /,
+        ) -> Callable[[bytes], object]:
+            for name, _ in headers:
+                if name.lower() == header_lower:
+                    break  # the app chose its own value
+            else:
+                headers = [*headers, response_header]
+            return start_response(status, headers, exc_info)
+
+        # One Context per request holds the session for the call, every next() and close():
+        # the server iterates the body after we return, possibly in another context, and a
+        # ContextVar token must not be reset outside the Context that set it (otel-python#2606).
+        # The Context is dropped with the response, so the session is never reset inside it.
+        context = contextvars.copy_context()
+        context.run(policy.open_session(session_id, environ).__enter__)
+        body = context.run(self.app, environ, start_response_with_session_header)
+        if isinstance(body, (list, tuple)):
+            return body  # iterating it runs no app code, and servers may use its len()
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
+            return body  # let the server send the file its own way (sendfile)
+        return _SessionBody(body, context)
+
+
+class _SessionBody:
+    """The app's response body, iterated and closed inside the request's Context."""
+
+    __slots__ = ("_body", "_context", "_iterator", "_closed")
+
+    def __init__(self, body: Iterable[bytes], context: contextvars.Context) -> None:
+        self._body = body
+        self._context = context
+        self._iterator: Iterator[bytes] = context.run(iter, body)
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return self._context.run(next, self._iterator)
+        except StopIteration:
+            raise
+        except BaseException:
+            # PEP 3333 leaves close() to the server; make sure of it when iteration fails.
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            self._context.run(close)
