@@ -66,7 +66,7 @@ class SessionMiddleware:
         update_request_header: bool = True,
     ) -> None:
         self.app = app
-        self.policy = SessionPolicy[Scope](
+        self.policy: SessionPolicy[Scope] = SessionPolicy(
             header_name=header_name,
             generator=generator,
             validator=validator,

@@ -59,7 +59,7 @@ class SessionMiddleware:
         update_request_header: bool = True,
     ) -> None:
         self.app = app
-        self.policy = SessionPolicy[WSGIEnvironment](
+        self.policy: SessionPolicy[WSGIEnvironment] = SessionPolicy(
             header_name=header_name,
             generator=generator,
             validator=validator,

@@ -1,0 +1,508 @@
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from fastapi import BackgroundTasks, FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.testclient import TestClient
+
+from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
+from ops_session.asgi import STATE_KEY, Message, Receive, Scope, Send, SessionMiddleware
+
+pytestmark = pytest.mark.anyio
+
+HOSTILE_IDS = [
+    pytest.param(b"a b", id="space"),
+    pytest.param(b"a,b", id="comma"),
+    pytest.param(b"<script>alert(1)</script>", id="script"),
+    pytest.param(b"a" * 129, id="129-chars"),
+    pytest.param(b"a" * 8000, id="8000-chars"),
+    pytest.param(b"caf\xc3\xa9", id="utf8-bytes"),
+    pytest.param(b"\xff\xfe", id="obs-text"),
+    pytest.param(b"abc\r\nset-cookie: x=1", id="crlf"),
+    pytest.param(b"abc\x00", id="nul"),
+    pytest.param(b" ", id="whitespace"),
+]
+
+
+def http_scope(*headers: tuple[bytes, bytes], **extra: Any) -> Scope:
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/items",
+        "raw_path": b"/items",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    scope.update(extra)
+    return scope
+
+
+class RecordingApp:
+    """A raw ASGI app that records what it saw and answers 200."""
+
+    def __init__(self, response_headers: Any = None) -> None:
+        self.scopes: list[Scope] = []
+        self.sessions: list[SessionContext | None] = []
+        self.response_headers = response_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scopes.append(scope)
+        self.sessions.append(current_session())
+        if scope["type"] != "http":
+            return
+        start: Message = {"type": "http.response.start", "status": 200}
+        if self.response_headers is not None:
+            start["headers"] = self.response_headers
+        await send(start)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def run(app: Any, scope: Scope) -> list[Message]:
+    communicator = ApplicationCommunicator(app, scope)
+    await communicator.send_input({"type": "http.request", "body": b""})
+    messages = [await communicator.receive_output(1)]
+    while messages[-1]["type"] == "http.response.start" or messages[-1].get("more_body"):
+        messages.append(await communicator.receive_output(1))
+    await communicator.wait(1)
+    return messages
+
+
+def session_headers(message: Message) -> list[bytes]:
+    return [value for name, value in message.get("headers", ()) if name == b"mirascope-session-id"]
+
+
+async def test_valid_id_is_used_echoed_and_left_in_place() -> None:
+    inner = RecordingApp()
+    scope = http_scope((b"mirascope-session-id", b"chat-42"))
+    original_headers = list(scope["headers"])
+    start, _ = await run(SessionMiddleware(inner), scope)
+    assert session_headers(start) == [b"chat-42"]
+    assert inner.sessions[0] == SessionContext(id="chat-42")
+    assert inner.scopes[0] is scope  # nothing to rewrite, nothing copied
+    assert scope["headers"] == original_headers
+
+
+async def test_missing_id_is_generated_and_shown_to_the_app() -> None:
+    inner = RecordingApp()
+    scope = http_scope()
+    original_headers = scope["headers"]
+    start, _ = await run(SessionMiddleware(inner), scope)
+    (sent,) = session_headers(start)
+    assert uuid.UUID(sent.decode()).version == 4
+    context = inner.sessions[0]
+    assert context is not None and context.id == sent.decode()
+    seen = inner.scopes[0]
+    assert seen is not scope
+    assert (b"mirascope-session-id", sent) in seen["headers"]
+    assert scope["headers"] is original_headers and len(original_headers) == 1
+
+
+@pytest.mark.parametrize("raw", HOSTILE_IDS)
+async def test_invalid_id_is_replaced_never_echoed_nor_logged(
+    raw: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ops_session")
+    inner = RecordingApp()
+    start, _ = await run(SessionMiddleware(inner), http_scope((b"mirascope-session-id", raw)))
+    (sent,) = session_headers(start)
+    assert uuid.UUID(sent.decode()).version == 4
+    assert raw not in sent
+    assert [value for name, value in inner.scopes[0]["headers"] if name == b"mirascope-session-id"] == [
+        sent
+    ]
+    (record,) = [r for r in caplog.records if r.name == "ops_session"]
+    assert record.levelno == logging.DEBUG
+    assert record.getMessage() == (
+        f"Invalid Mirascope-Session-Id header ({len(raw)} characters): replaced by a generated id."
+    )
+
+
+async def test_first_of_repeated_headers_wins() -> None:
+    inner = RecordingApp()
+    scope = http_scope((b"mirascope-session-id", b"first"), (b"mirascope-session-id", b"second"))
+    start, _ = await run(SessionMiddleware(inner), scope)
+    assert session_headers(start) == [b"first"]
+
+
+async def test_header_name_in_odd_case_from_a_non_conforming_caller() -> None:
+    inner = RecordingApp()
+    start, _ = await run(SessionMiddleware(inner), http_scope((b"Mirascope-SESSION-id", b"odd")))
+    assert session_headers(start) == [b"odd"]
+
+
+async def test_empty_value_counts_as_missing() -> None:
+    inner = RecordingApp()
+    start, _ = await run(
+        SessionMiddleware(inner, on_invalid="reject"), http_scope((b"mirascope-session-id", b""))
+    )
+    assert start["status"] == 200
+    assert uuid.UUID(session_headers(start)[0].decode()).version == 4
+
+
+async def test_update_request_header_false_leaves_the_request_alone() -> None:
+    inner = RecordingApp()
+    scope = http_scope((b"mirascope-session-id", b"bad id"))
+    start, _ = await run(SessionMiddleware(inner, update_request_header=False), scope)
+    assert inner.scopes[0] is scope
+    assert session_headers(start) != [b"bad id"]
+
+
+@pytest.mark.parametrize("raw", HOSTILE_IDS)
+async def test_reject_mode_answers_400_without_echo(raw: bytes) -> None:
+    inner = RecordingApp()
+    start, body = await run(
+        SessionMiddleware(inner, on_invalid="reject"),
+        http_scope((b"mirascope-session-id", raw)),
+    )
+    assert start["status"] == 400
+    assert dict(start["headers"])[b"content-type"] == b"text/plain; charset=utf-8"
+    assert body["body"] == b"Invalid Mirascope-Session-Id header.\n"
+    assert session_headers(start) == []
+    assert inner.scopes == []
+
+
+async def test_reject_mode_closes_a_websocket_with_1008() -> None:
+    inner = RecordingApp()
+    scope = http_scope((b"mirascope-session-id", b"a b"), type="websocket", scheme="ws")
+    communicator = ApplicationCommunicator(SessionMiddleware(inner, on_invalid="reject"), scope)
+    await communicator.send_input({"type": "websocket.connect"})
+    assert await communicator.receive_output(1) == {"type": "websocket.close", "code": 1008}
+    await communicator.wait(1)
+    assert inner.scopes == []
+
+
+async def test_websocket_accept_carries_the_header() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        session = current_session()
+        assert session is not None
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": session.id})
+        await send({"type": "websocket.close", "code": 1000})
+
+    scope = http_scope((b"mirascope-session-id", b"ws-1"), type="websocket", scheme="ws")
+    communicator = ApplicationCommunicator(SessionMiddleware(app), scope)
+    await communicator.send_input({"type": "websocket.connect"})
+    accept = await communicator.receive_output(1)
+    assert accept == {"type": "websocket.accept", "headers": [(b"mirascope-session-id", b"ws-1")]}
+    assert (await communicator.receive_output(1))["text"] == "ws-1"
+    assert (await communicator.receive_output(1))["type"] == "websocket.close"
+    await communicator.wait(1)
+
+
+@pytest.mark.parametrize("scope_type", ["lifespan", "custom.protocol"])
+async def test_other_scope_types_pass_straight_through(scope_type: str) -> None:
+    seen: list[tuple[Scope, Any, Any, object]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((scope, receive, send, current_session()))
+
+    async def receive() -> Message:  # pragma: no cover
+        return {}
+
+    async def send(message: Message) -> None:  # pragma: no cover
+        pass
+
+    scope: Scope = {"type": scope_type, "asgi": {"version": "3.0"}}
+    await SessionMiddleware(app)(scope, receive, send)
+    assert seen == [(scope, receive, send, None)]
+
+
+async def test_lifespan_runs_untouched_under_starlette() -> None:
+    events: list[str] = []
+
+    async def lifespan(app: FastAPI) -> Any:
+        events.append(f"startup:{current_session()}")
+        yield
+        events.append("shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+    app.add_middleware(SessionMiddleware)
+    with TestClient(app):
+        pass
+    assert events == ["startup:None", "shutdown"]
+
+
+@pytest.mark.parametrize(
+    "app_headers",
+    [
+        pytest.param([(b"mirascope-session-id", b"app-chosen")], id="lower"),
+        pytest.param([(b"Mirascope-Session-Id", b"app-chosen")], id="mixed-case"),
+    ],
+)
+async def test_app_set_header_is_kept_and_not_duplicated(app_headers: Any) -> None:
+    start, _ = await run(
+        SessionMiddleware(RecordingApp(app_headers)),
+        http_scope((b"mirascope-session-id", b"incoming")),
+    )
+    values = [v for n, v in start["headers"] if n.lower() == b"mirascope-session-id"]
+    assert values == [b"app-chosen"]
+
+
+@pytest.mark.parametrize(
+    "app_headers",
+    [
+        pytest.param(None, id="absent"),
+        pytest.param(((b"x-a", b"1"),), id="tuple"),
+        pytest.param([(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")], id="duplicates"),
+    ],
+)
+async def test_response_headers_are_appended_not_rebuilt(app_headers: Any) -> None:
+    start, _ = await run(
+        SessionMiddleware(RecordingApp(app_headers)),
+        http_scope((b"mirascope-session-id", b"s-1")),
+    )
+    assert start["headers"] == [*(app_headers or ()), (b"mirascope-session-id", b"s-1")]
+
+
+async def test_constant_response_header_list_is_not_mutated() -> None:
+    shared = [(b"content-type", b"text/plain")]
+    middleware = SessionMiddleware(RecordingApp(shared))
+    for _ in range(3):
+        await run(middleware, http_scope())
+    assert shared == [(b"content-type", b"text/plain")]
+
+
+async def test_scope_without_headers_key() -> None:
+    inner = RecordingApp()
+    scope = http_scope()
+    del scope["headers"]
+    start, _ = await run(SessionMiddleware(inner), scope)
+    assert len(session_headers(start)) == 1
+    assert "headers" not in scope
+
+
+async def test_attributes_mapping_and_callable() -> None:
+    inner = RecordingApp()
+    await run(SessionMiddleware(inner, attributes={"service": "api"}), http_scope())
+
+    def per_request(scope: Scope) -> dict[str, Any]:
+        return {"method": scope["method"], "path": scope["path"]}
+
+    await run(SessionMiddleware(inner, attributes=per_request), http_scope())
+    assert [s.attributes if s else None for s in inner.sessions] == [
+        {"service": "api"},
+        {"method": "GET", "path": "/items"},
+    ]
+
+
+async def test_attributes_callable_errors_reach_the_caller() -> None:
+    with pytest.raises(TypeError, match=r"attributes\['raw'\]"):
+        await run(SessionMiddleware(RecordingApp(), attributes=lambda s: {"raw": b"x"}), http_scope())
+
+
+async def test_custom_header_generator_and_validator() -> None:
+    inner = RecordingApp()
+    middleware = SessionMiddleware(
+        inner,
+        header_name="X-Conversation",
+        generator=lambda: "conv-new",
+        validator=lambda value: value.startswith("conv-"),
+    )
+    start, _ = await run(middleware, http_scope((b"x-conversation", b"conv-1")))
+    assert dict(start["headers"])[b"x-conversation"] == b"conv-1"
+    start, _ = await run(middleware, http_scope((b"x-conversation", b"other")))
+    assert dict(start["headers"])[b"x-conversation"] == b"conv-new"
+    # A custom validator never sees, and so can never let through, an unsafe value.
+    start, _ = await run(middleware, http_scope((b"x-conversation", b"conv-\r\nx")))
+    assert dict(start["headers"])[b"x-conversation"] == b"conv-new"
+
+
+async def test_generator_returning_an_invalid_id_fails_loudly() -> None:
+    middleware = SessionMiddleware(RecordingApp(), generator=lambda: "not valid")
+    with pytest.raises(RuntimeError, match="returned 'not valid'.*validator rejects"):
+        await run(middleware, http_scope())
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        pytest.param({"header_name": "bad header"}, ValueError, "header_name", id="header-space"),
+        pytest.param({"header_name": ""}, ValueError, "header_name", id="header-empty"),
+        pytest.param({"header_name": b"x"}, ValueError, "header_name", id="header-bytes"),
+        pytest.param({"generator": "uuid"}, TypeError, "generator", id="generator"),
+        pytest.param({"validator": True}, TypeError, "validator", id="validator"),
+        pytest.param({"on_invalid": "ignore"}, ValueError, "'generate' or 'reject'", id="mode"),
+        pytest.param({"attributes": 3}, TypeError, "attributes must be", id="attributes"),
+        pytest.param({"attributes": {"x": {1}}}, TypeError, r"\['x'\]", id="attributes-json"),
+        pytest.param({"update_request_header": "yes"}, TypeError, "bool", id="update"),
+    ],
+)
+def test_bad_options_raise_at_construction(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        SessionMiddleware(RecordingApp(), **options)
+
+
+# FastAPI / Starlette stacks, in-process.
+
+
+def make_fastapi(*, outermost: bool = False, **options: Any) -> tuple[FastAPI, Any, list[str]]:
+    background: list[str] = []
+    app = FastAPI()
+
+    @app.get("/async")
+    async def async_route(request: Request) -> dict[str, Any]:
+        current = current_session()
+        assert current is not None
+        return {"id": current.id, "header": request.headers.get(SESSION_HEADER_NAME)}
+
+    @app.get("/sync")
+    def sync_route() -> dict[str, Any]:
+        current = current_session()
+        assert current is not None
+        return {"id": current.id}
+
+    @app.get("/stream")
+    def stream_route() -> StreamingResponse:
+        def chunks() -> Any:
+            for _ in range(3):
+                current = current_session()
+                yield (current.id if current else "none") + "\n"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    @app.get("/background")
+    async def background_route(tasks: BackgroundTasks) -> dict[str, str]:
+        def record() -> None:
+            current = current_session()
+            background.append(current.id if current else "none")
+
+        tasks.add_task(record)
+        return {}
+
+    @app.get("/nested")
+    async def nested_route() -> dict[str, Any]:
+        outer = current_session()
+        with session(id="inner") as inner:
+            seen = current_session()
+        after = current_session()
+        assert outer is not None and seen is inner and after is outer
+        return {"outer": outer.id, "inner": inner.id}
+
+    @app.get("/error")
+    async def error_route() -> None:
+        raise RuntimeError("boom")
+
+    @app.websocket("/ws")
+    async def websocket_route(websocket: WebSocket) -> None:
+        await websocket.accept()
+        current = current_session()
+        await websocket.send_text(current.id if current else "none")
+        await websocket.close()
+
+    async def on_server_error(request: Request, exc: Exception) -> PlainTextResponse:
+        current = current_session()
+        from_state = getattr(request.state, STATE_KEY, None)
+        return PlainTextResponse(
+            f"current={current.id if current else None} state={from_state.id}", status_code=500
+        )
+
+    app.add_exception_handler(Exception, on_server_error)
+    if outermost:
+        return app, SessionMiddleware(app, **options), background
+    app.add_middleware(SessionMiddleware, **options)
+    return app, app, background
+
+
+@pytest.mark.parametrize("outermost", [False, True], ids=["add_middleware", "outermost"])
+def test_fastapi_handlers_of_every_kind_see_the_session(outermost: bool) -> None:
+    _, asgi, background = make_fastapi(outermost=outermost)
+    headers = {SESSION_HEADER_NAME: "fa-1"}
+    with TestClient(asgi) as client:
+        assert client.get("/async", headers=headers).json() == {"id": "fa-1", "header": "fa-1"}
+        assert client.get("/sync", headers=headers).json() == {"id": "fa-1"}
+        response = client.get("/stream", headers=headers)
+        assert response.text == "fa-1\n" * 3
+        assert response.headers[SESSION_HEADER_NAME] == "fa-1"
+        client.get("/background", headers=headers)
+        assert client.get("/nested", headers=headers).json() == {"outer": "fa-1", "inner": "inner"}
+        with client.websocket_connect("/ws", headers=headers) as websocket:
+            assert websocket.receive_text() == "fa-1"
+    assert background == ["fa-1"]
+
+
+def test_server_error_handler_reads_the_session_from_request_state() -> None:
+    _, asgi, _ = make_fastapi()
+    with TestClient(asgi, raise_server_exceptions=False) as client:
+        response = client.get("/error", headers={SESSION_HEADER_NAME: "err-1"})
+    assert response.status_code == 500
+    # add_middleware puts ServerErrorMiddleware outside ours: the session is closed by then,
+    # and the 500 goes out past us, but request.state still names it.
+    assert response.text == "current=None state=err-1"
+    assert SESSION_HEADER_NAME not in response.headers
+
+
+def test_outermost_wrapping_puts_the_header_on_500s() -> None:
+    _, asgi, _ = make_fastapi(outermost=True)
+    with TestClient(asgi, raise_server_exceptions=False) as client:
+        response = client.get("/error")
+    assert response.status_code == 500
+    generated = response.headers[SESSION_HEADER_NAME]
+    assert response.text == f"current={generated} state={generated}"
+
+
+async def test_session_restored_in_caller_after_each_request() -> None:
+    app, _, _ = make_fastapi()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        with session(id="test-outer") as outer:
+            for path in ("/async", "/nested", "/error", "/stream"):
+                await client.get(path, headers={SESSION_HEADER_NAME: "req-1"})
+                assert current_session() is outer
+        assert current_session() is None
+        response = await client.get("/async")
+        assert response.json()["id"] not in ("req-1", "test-outer")
+
+
+async def test_exception_passes_through_untouched_and_session_is_restored() -> None:
+    error = ValueError("from the app")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise error
+
+    with session(id="caller") as caller:
+        with pytest.raises(ValueError) as raised:
+            await SessionMiddleware(app)(http_scope(), _no_receive, _no_send)
+        assert raised.value is error
+        assert current_session() is caller
+
+
+def test_state_is_not_shared_between_requests() -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["state"].get(STATE_KEY))
+        await JSONResponse({})(scope, receive, send)
+
+    client = TestClient(SessionMiddleware(app))
+    first = client.get("/", headers={SESSION_HEADER_NAME: "one"})
+    second = client.get("/", headers={SESSION_HEADER_NAME: "two"})
+    assert [s.id for s in seen] == ["one", "two"]
+    assert first.headers[SESSION_HEADER_NAME] == "one"
+    assert second.headers[SESSION_HEADER_NAME] == "two"
+
+
+async def _no_receive() -> Message:  # pragma: no cover
+    return {"type": "http.disconnect"}
+
+
+async def _no_send(message: Message) -> None:  # pragma: no cover
+    pass
+
+
+_: Callable[..., Any] = make_fastapi
