@@ -120,9 +120,9 @@ async def test_invalid_id_is_replaced_never_echoed_nor_logged(
     (sent,) = session_headers(start)
     assert uuid.UUID(sent.decode()).version == 4
     assert raw not in sent
-    assert [value for name, value in inner.scopes[0]["headers"] if name == b"mirascope-session-id"] == [
-        sent
-    ]
+    assert [
+        value for name, value in inner.scopes[0]["headers"] if name == b"mirascope-session-id"
+    ] == [sent]
     (record,) = [r for r in caplog.records if r.name == "ops_session"]
     assert record.levelno == logging.DEBUG
     assert record.getMessage() == (
@@ -301,7 +301,9 @@ async def test_attributes_mapping_and_callable() -> None:
 
 async def test_attributes_callable_errors_reach_the_caller() -> None:
     with pytest.raises(TypeError, match=r"attributes\['raw'\]"):
-        await run(SessionMiddleware(RecordingApp(), attributes=lambda s: {"raw": b"x"}), http_scope())
+        await run(
+            SessionMiddleware(RecordingApp(), attributes=lambda s: {"raw": b"x"}), http_scope()
+        )
 
 
 async def test_custom_header_generator_and_validator() -> None:

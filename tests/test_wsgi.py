@@ -1,0 +1,348 @@
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+import wsgiref.util
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from wsgiref.validate import validator as wsgiref_validator
+
+import flask
+import pytest
+from werkzeug.middleware.lint import LintMiddleware
+from werkzeug.test import Client, EnvironBuilder
+
+from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
+from ops_session.wsgi import SessionMiddleware
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from _typeshed import OptExcInfo
+
+HOSTILE_IDS = [
+    pytest.param("a b", id="space"),
+    pytest.param("a,b", id="comma"),
+    pytest.param("<script>alert(1)</script>", id="script"),
+    pytest.param("a" * 129, id="129-chars"),
+    pytest.param("a" * 8000, id="8000-chars"),
+    pytest.param("caf\u00e9", id="latin-1"),
+    pytest.param("\u00ff\u00fe", id="obs-text"),
+    pytest.param(" ", id="whitespace"),
+]
+
+
+def session_id_text() -> str:
+    current = current_session()
+    return current.id if current else "none"
+
+
+def plain_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{session_id_text()}|{environ.get('HTTP_MIRASCOPE_SESSION_ID')}".encode()]
+
+
+class StreamedBody:
+    """A lazy body that records the session seen by every step the server drives."""
+
+    def __init__(self, chunks: int = 3, fail_at: int | None = None) -> None:
+        self.chunks = chunks
+        self.fail_at = fail_at
+        self.seen: list[str] = []
+        self.closed_in: list[str] = []
+
+    def __iter__(self) -> Iterator[bytes]:
+        for number in range(self.chunks):
+            if number == self.fail_at:
+                raise RuntimeError("body failed")
+            self.seen.append(session_id_text())
+            yield f"{number}:{session_id_text()};".encode()
+
+    def close(self) -> None:
+        self.closed_in.append(session_id_text())
+
+
+def streaming_app(body: StreamedBody) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body
+
+    return app
+
+
+def test_valid_id_is_used_and_echoed() -> None:
+    response = Client(SessionMiddleware(plain_app)).get(headers={SESSION_HEADER_NAME: "chat-1"})
+    assert response.text == "chat-1|chat-1"
+    assert response.headers.getlist(SESSION_HEADER_NAME) == ["chat-1"]
+
+
+def test_missing_id_is_generated_and_written_into_the_environ() -> None:
+    response = Client(SessionMiddleware(plain_app)).get()
+    generated = response.headers[SESSION_HEADER_NAME]
+    assert uuid.UUID(generated).version == 4
+    assert response.text == f"{generated}|{generated}"
+
+
+def test_update_request_header_false_leaves_the_environ_alone() -> None:
+    response = Client(SessionMiddleware(plain_app, update_request_header=False)).get()
+    generated = response.headers[SESSION_HEADER_NAME]
+    assert response.text == f"{generated}|None"
+
+
+@pytest.mark.parametrize("raw", HOSTILE_IDS)
+def test_invalid_id_is_replaced_never_echoed_nor_logged(
+    raw: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ops_session")
+    environ = EnvironBuilder().get_environ()
+    environ["HTTP_MIRASCOPE_SESSION_ID"] = raw
+    captured: list[Any] = []
+    body = SessionMiddleware(plain_app)(environ, lambda s, h, e=None: captured.append(h))
+    ((_, sent),) = [pair for pair in captured[0] if pair[0] == SESSION_HEADER_NAME]
+    assert uuid.UUID(sent).version == 4
+    assert b"".join(body).decode() == f"{sent}|{sent}"
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        f"Invalid Mirascope-Session-Id header ({len(raw)} characters): replaced by a generated id."
+    )
+
+
+def test_repeated_header_folded_by_the_server_gets_a_new_id() -> None:
+    response = Client(SessionMiddleware(plain_app)).get(
+        headers=[(SESSION_HEADER_NAME, "first"), (SESSION_HEADER_NAME, "second")]
+    )
+    assert response.headers[SESSION_HEADER_NAME] not in ("first", "second", "first, second")
+
+
+@pytest.mark.parametrize("raw", HOSTILE_IDS)
+def test_reject_mode_answers_400_without_echo(raw: str) -> None:
+    called: list[bool] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        called.append(True)  # pragma: no cover
+        return []  # pragma: no cover
+
+    environ = EnvironBuilder().get_environ()
+    environ["HTTP_MIRASCOPE_SESSION_ID"] = raw
+    captured: list[Any] = []
+    body = SessionMiddleware(app, on_invalid="reject")(
+        environ, lambda status, headers, exc_info=None: captured.append((status, headers))
+    )
+    assert b"".join(body) == b"Invalid Mirascope-Session-Id header.\n"
+    assert captured == [
+        (
+            "400 Bad Request",
+            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "37")],
+        )
+    ]
+    assert called == []
+
+
+def test_session_is_current_while_the_server_iterates_and_closes() -> None:
+    body = StreamedBody()
+    middleware = SessionMiddleware(streaming_app(body))
+    with session(id="server-thread") as outer:
+        response = Client(middleware).get(headers={SESSION_HEADER_NAME: "stream-1"})
+        response.close()
+        assert current_session() is outer
+    assert response.text == "0:stream-1;1:stream-1;2:stream-1;"
+    assert body.seen == ["stream-1"] * 3
+    assert body.closed_in == ["stream-1"]
+
+
+def test_body_failing_mid_way_is_closed_in_the_session() -> None:
+    body = StreamedBody(fail_at=1)
+    environ = EnvironBuilder(headers={SESSION_HEADER_NAME: "fail-1"}).get_environ()
+    result = SessionMiddleware(streaming_app(body))(environ, lambda s, h, e=None: None)
+    iterator = iter(result)
+    assert next(iterator) == b"0:fail-1;"
+    with pytest.raises(RuntimeError, match="body failed"):
+        next(iterator)
+    assert body.closed_in == ["fail-1"]
+    result.close()  # type: ignore[attr-defined]
+    assert body.closed_in == ["fail-1"]  # closed exactly once
+
+
+def test_server_stopping_early_still_closes() -> None:
+    body = StreamedBody(chunks=10)
+    environ = EnvironBuilder(headers={SESSION_HEADER_NAME: "early"}).get_environ()
+    result = SessionMiddleware(streaming_app(body))(environ, lambda s, h, e=None: None)
+    iterator = iter(result)
+    next(iterator)
+    result.close()  # type: ignore[attr-defined]
+    assert body.seen == ["early"] and body.closed_in == ["early"]
+
+
+def test_body_without_close() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return (chunk for chunk in [session_id_text().encode()])
+
+    response = Client(SessionMiddleware(app)).get(headers={SESSION_HEADER_NAME: "gen"})
+    assert response.text == "gen"
+
+
+def test_late_start_response_and_exc_info_pass_through() -> None:
+    seen: list[Any] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        try:
+            raise ValueError("before any output")
+        except ValueError:
+            import sys
+
+            start_response("200 OK", [])
+            write = start_response("500 Internal Server Error", [], sys.exc_info())
+            seen.append(write)
+        yield b"late"
+
+    captured: list[Any] = []
+    marker = object()
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
+    ) -> Any:
+        captured.append((status, headers, exc_info))
+        return marker
+
+    environ = EnvironBuilder(headers={SESSION_HEADER_NAME: "late"}).get_environ()
+    result = SessionMiddleware(app)(environ, start_response)
+    assert captured == []  # a generator app starts the response when first iterated
+    assert list(result) == [b"late"]
+    assert [c[0] for c in captured] == ["200 OK", "500 Internal Server Error"]
+    assert captured[1][1] == [(SESSION_HEADER_NAME, "late")]
+    assert captured[1][2] is not None and captured[1][2][0] is ValueError
+    assert seen == [marker]
+
+
+@pytest.mark.parametrize("name", [SESSION_HEADER_NAME, "mirascope-session-id"])
+def test_app_set_header_is_kept_and_not_duplicated(name: str) -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [(name, "app-chosen")])
+        return [b""]
+
+    response = Client(SessionMiddleware(app)).get(headers={SESSION_HEADER_NAME: "incoming"})
+    assert response.headers.getlist(SESSION_HEADER_NAME) == ["app-chosen"]
+
+
+def test_constant_response_header_list_is_not_mutated() -> None:
+    shared = [("Content-Type", "text/plain")]
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", shared)
+        return [b""]
+
+    client = Client(SessionMiddleware(app))
+    for _ in range(3):
+        client.get()
+    assert shared == [("Content-Type", "text/plain")]
+
+
+def test_file_wrapper_passes_through() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return environ["wsgi.file_wrapper"](io.BytesIO(b"file body"))  # type: ignore[no-any-return]
+
+    environ = EnvironBuilder().get_environ()
+    environ["wsgi.file_wrapper"] = wsgiref.util.FileWrapper
+    result = SessionMiddleware(app)(environ, lambda s, h, e=None: None)
+    assert isinstance(result, wsgiref.util.FileWrapper)
+
+
+def test_list_body_is_returned_as_is() -> None:
+    body = [b"a", b"b"]
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return body
+
+    environ = EnvironBuilder().get_environ()
+    assert SessionMiddleware(app)(environ, lambda s, h, e=None: None) is body
+
+
+def test_exception_from_the_app_passes_through_and_session_is_restored() -> None:
+    error = ValueError("from the app")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        raise error
+
+    with session(id="caller") as caller:
+        with pytest.raises(ValueError) as raised:
+            SessionMiddleware(app)(EnvironBuilder().get_environ(), lambda s, h, e=None: None)
+        assert raised.value is error
+        assert current_session() is caller
+
+
+def test_attributes_callable_gets_the_environ() -> None:
+    seen: list[SessionContext | None] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        seen.append(current_session())
+        start_response("204 No Content", [])
+        return []
+
+    middleware = SessionMiddleware(
+        app, attributes=lambda environ: {"method": environ["REQUEST_METHOD"]}
+    )
+    Client(middleware).post()
+    assert seen[0] is not None and seen[0].attributes == {"method": "POST"}
+
+
+def test_custom_header_name_reads_its_environ_key() -> None:
+    response = Client(SessionMiddleware(plain_app, header_name="X-Conversation")).get(
+        headers={"X-Conversation": "conv-7"}
+    )
+    assert response.headers["X-Conversation"] == "conv-7"
+    assert response.text.startswith("conv-7|")
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["list", "generator"])
+def test_passes_wsgiref_validator_on_both_sides(streamed: bool) -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if streamed:
+            return (chunk.encode() for chunk in (session_id_text(), "!"))
+        return [session_id_text().encode()]
+
+    stack = wsgiref_validator(SessionMiddleware(wsgiref_validator(app)))
+    for headers in ({SESSION_HEADER_NAME: "valid-1"}, {SESSION_HEADER_NAME: "a b"}, {}):
+        response = Client(stack).get(headers=headers)
+        assert response.headers[SESSION_HEADER_NAME] in response.text
+        response.close()
+
+
+def test_passes_werkzeug_lint_on_both_sides() -> None:
+    # LintMiddleware reports through warnings, which this suite turns into errors.
+    body = StreamedBody()
+    stack = LintMiddleware(SessionMiddleware(LintMiddleware(streaming_app(body))))
+    response = Client(stack).get(headers={SESSION_HEADER_NAME: "lint-1"})
+    assert response.text == "0:lint-1;1:lint-1;2:lint-1;"
+    response.close()
+    assert body.closed_in == ["lint-1"]
+
+
+def test_flask_stream_with_context_and_teardown_see_the_session() -> None:
+    app = flask.Flask(__name__)
+    teardown: list[str] = []
+
+    @app.get("/stream")
+    def stream() -> flask.Response:
+        @flask.stream_with_context
+        def chunks() -> Iterator[str]:
+            for _ in range(3):
+                yield session_id_text() + ";"
+
+        return flask.Response(chunks())
+
+    @app.teardown_request
+    def record(error: BaseException | None) -> None:
+        teardown.append(session_id_text())
+
+    app.wsgi_app = SessionMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    response = app.test_client().get("/stream", headers={SESSION_HEADER_NAME: "fl-1"})
+    assert response.text == "fl-1;" * 3
+    assert teardown and set(teardown) == {"fl-1"}
+
+
+_: Callable[..., Any] = streaming_app
