@@ -1,0 +1,102 @@
+"""Start real servers on 127.0.0.1 ephemeral ports for the tests, and stop them by process id."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def uvicorn_command(target: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", target,
+        "--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+
+
+def gunicorn_command(target: str, port: int, *, threads: int = 8) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", target,
+        "--bind", f"{HOST}:{port}", "--workers", "1",
+        "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning",
+    ]  # fmt: skip
+
+
+@contextmanager
+def running(command: list[str], port: int, *, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `command` until the block exits; yield its base URL once it accepts connections."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_listening(process, port, log)
+            yield f"http://{HOST}:{port}"
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: IO[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    stop(process)
+    log.seek(0)
+    output = log.read().decode(errors="replace")
+    raise RuntimeError(f"{process.args!r} did not start on port {port}:\n{output}")
+
+
+def raw_request(
+    port: int, request: bytes, *, timeout: float = 10.0
+) -> tuple[int, dict[str, list[str]], bytes]:
+    """Send bytes as they are and parse the response: for what HTTP clients refuse to send."""
+    with socket.create_connection((HOST, port), timeout=timeout) as connection:
+        connection.sendall(request)
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers: dict[str, list[str]] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return int(status_line.split()[1]), headers, body
