@@ -25,19 +25,30 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def uvicorn_command(target: str, port: int) -> list[str]:
+def uvicorn_command(target: str, port: int, *options: str) -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", target,
+        sys.executable, "-m", "uvicorn", target, *options,
         "--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
 
 
-def gunicorn_command(target: str, port: int, *, threads: int = 8) -> list[str]:
+def gunicorn_command(target: str, port: int, *options: str) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn", target,
+        sys.executable, "-m", "gunicorn", target, *options,
         "--bind", f"{HOST}:{port}", "--workers", "1",
-        "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning",
+        "--worker-class", "gthread", "--threads", "8", "--log-level", "warning",
     ]  # fmt: skip
+
+
+@contextmanager
+def example_services() -> Iterator[tuple[str, str]]:
+    """Run the Flask example (gunicorn) and the FastAPI example that calls it (uvicorn)."""
+    flask_port, fastapi_port = free_port(), free_port()
+    flask_command = gunicorn_command("app:app", flask_port, "--chdir", "examples/flask_app")
+    fastapi_command = uvicorn_command("app:app", fastapi_port, "--app-dir", "examples/fastapi_app")
+    with running(flask_command, flask_port) as flask_url:
+        with running(fastapi_command, fastapi_port, env={"FLASK_APP_URL": flask_url}) as api_url:
+            yield api_url, flask_url
 
 
 @contextmanager

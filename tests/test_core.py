@@ -201,6 +201,11 @@ def test_session_block_cannot_be_entered_twice() -> None:
         pass  # pragma: no cover
 
 
+def test_session_block_exited_without_enter() -> None:
+    with pytest.raises(RuntimeError, match="without being entered"):
+        session().__exit__(None, None, None)
+
+
 def test_session_used_as_decorator_says_how_to_use_it() -> None:
     with pytest.raises(TypeError, match="not a decorator"):
 

@@ -174,13 +174,17 @@ def test_server_stopping_early_still_closes() -> None:
     assert body.seen == ["early"] and body.closed_in == ["early"]
 
 
-def test_body_without_close() -> None:
+@pytest.mark.parametrize("closable", [True, False], ids=["generator", "iterator-without-close"])
+def test_lazy_bodies_with_and_without_close(closable: bool) -> None:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [])
-        return (chunk for chunk in [session_id_text().encode()])
+        if closable:
+            return (chunk for chunk in [session_id_text().encode()])
+        return iter([session_id_text().encode()])
 
-    response = Client(SessionMiddleware(app)).get(headers={SESSION_HEADER_NAME: "gen"})
-    assert response.text == "gen"
+    response = Client(SessionMiddleware(app)).get(headers={SESSION_HEADER_NAME: "lazy"})
+    assert response.text == "lazy"
+    response.close()
 
 
 def test_late_start_response_and_exc_info_pass_through() -> None:

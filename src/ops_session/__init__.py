@@ -19,8 +19,8 @@ from .wsgi import SessionMiddleware as WSGISessionMiddleware
 __version__ = "0.1.0"
 
 __all__ = [
-    "SESSION_HEADER_NAME",
     "Jsonable",
+    "SESSION_HEADER_NAME",
     "SessionContext",
     "SessionMiddleware",
     "WSGISessionMiddleware",

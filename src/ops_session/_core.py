@@ -90,8 +90,9 @@ class _SessionScope:
         traceback: TracebackType | None,
     ) -> None:
         token, self._token = self._token, None
-        if token is not None:
-            _current_session.reset(token)
+        if token is None:
+            raise RuntimeError("This session() block was exited without being entered.")
+        _current_session.reset(token)
 
     def __call__(self, function: Any) -> Any:
         raise TypeError(

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import ops_session
+from ops_session import asgi, wsgi
+
+
+def test_all_is_sorted_and_complete() -> None:
+    public = {name for name in vars(ops_session) if not name.startswith("_")} - {
+        "annotations",
+        "asgi",
+        "wsgi",
+    }
+    assert ops_session.__all__ == sorted(ops_session.__all__)
+    assert set(ops_session.__all__) == public
+
+
+def test_root_offers_both_middlewares() -> None:
+    assert ops_session.SessionMiddleware is asgi.SessionMiddleware
+    assert ops_session.WSGISessionMiddleware is wsgi.SessionMiddleware
+    assert ops_session.SESSION_HEADER_NAME == "Mirascope-Session-Id"
+
+
+def test_importing_the_package_needs_only_the_standard_library() -> None:
+    code = (
+        "import sys, ops_session, ops_session.asgi, ops_session.wsgi;"
+        "stdlib = sys.stdlib_module_names;"
+        "names = {m.split('.')[0] for m in sys.modules if not m.startswith('_')};"
+        "print(sorted(names - stdlib - {'ops_session'}))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert output.strip() == "[]"
+
+
+def test_package_is_typed() -> None:
+    from importlib.resources import files
+
+    assert files("ops_session").joinpath("py.typed").is_file()

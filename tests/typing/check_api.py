@@ -1,0 +1,50 @@
+"""What users write, type-checked under mypy --strict and never run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from flask import Flask
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from ops_session import (
+    SESSION_HEADER_NAME,
+    SessionContext,
+    SessionMiddleware,
+    WSGISessionMiddleware,
+    current_session,
+    extract_session_id,
+    inject_session,
+    session,
+)
+from ops_session.asgi import Scope
+
+
+def per_request(scope: Scope) -> dict[str, Any]:
+    return {"path": scope["path"]}
+
+
+fastapi_app = FastAPI()
+fastapi_app.add_middleware(SessionMiddleware)
+fastapi_app.add_middleware(
+    SessionMiddleware,
+    header_name="X-Conversation-Id",
+    on_invalid="reject",
+    attributes=per_request,
+    update_request_header=False,
+)
+starlette_app = Starlette(middleware=[Middleware(SessionMiddleware, attributes={"env": "prod"})])
+wrapped = SessionMiddleware(FastAPI())
+
+flask_app = Flask(__name__)
+flask_app.wsgi_app = WSGISessionMiddleware(  # type: ignore[method-assign]
+    flask_app.wsgi_app, attributes=lambda environ: {"method": environ["REQUEST_METHOD"]}
+)
+
+with session(attributes={"user": "ada", "tags": ["a"], "n": 1}) as context:
+    same: SessionContext | None = current_session()
+    outgoing: dict[str, str] = {}
+    inject_session(outgoing)
+incoming: str | None = extract_session_id({SESSION_HEADER_NAME: ["a", "b"]})
