@@ -16,6 +16,7 @@ from websockets.sync.client import connect as websocket_connect
 
 from ops_session import SESSION_HEADER_NAME
 
+from .hostile import hostile_text
 from .servers import free_port, gunicorn_command, raw_request, running, uvicorn_command
 
 pytestmark = pytest.mark.servers
@@ -78,13 +79,7 @@ def strict_server(request: pytest.FixtureRequest) -> tuple[str, int]:
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
-HOSTILE_VALUES = [
-    pytest.param("a b", id="space"),
-    pytest.param("a,b", id="comma"),
-    pytest.param("<script>alert(1)</script>", id="script"),
-    pytest.param("a" * 129, id="129-chars"),
-    pytest.param("a" * 8000, id="8000-chars"),
-]
+HOSTILE_VALUES = hostile_text(sendable_only=True)
 
 
 def test_valid_id_is_echoed(server: tuple[str, int]) -> None:

@@ -16,21 +16,14 @@ from werkzeug.test import Client, EnvironBuilder
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
 from ops_session.wsgi import SessionMiddleware
 
+from .hostile import hostile_text
+
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
     from _typeshed import OptExcInfo
 
-HOSTILE_IDS = [
-    pytest.param("a b", id="space"),
-    pytest.param("a,b", id="comma"),
-    pytest.param("<script>alert(1)</script>", id="script"),
-    pytest.param("a" * 129, id="129-chars"),
-    pytest.param("a" * 8000, id="8000-chars"),
-    pytest.param("caf\u00e9", id="latin-1"),
-    pytest.param("\u00ff\u00fe", id="obs-text"),
-    pytest.param(" ", id="whitespace"),
-]
+HOSTILE_IDS = hostile_text()
 
 
 def session_id_text() -> str:
