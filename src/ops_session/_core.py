@@ -6,6 +6,7 @@ response objects into these calls, so every rule about ids lives in this one mod
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Mapping, MutableMapping, Sequence
@@ -235,3 +236,20 @@ def _freeze(value: object, path: str) -> Jsonable:
         f"Session {path} must be JSON-compatible (str, int, float, bool, None, lists and "
         f"mappings of those), got {type(value).__name__} {value!r}; convert it first."
     )
+
+
+def _attributes_json(attributes: Mapping[str, Jsonable] | None) -> str | None:
+    """Frozen attributes as compact JSON, or `None` when there are none."""
+    if not attributes:
+        return None
+    # Frozen mappings are read-only proxies, which json writes through dict().
+    return json.dumps(attributes, default=dict, separators=(",", ":"), ensure_ascii=False)
+
+
+def _thaw(value: Jsonable) -> Any:
+    """A plain, mutable copy of frozen attributes: dicts and lists, as JSON tools expect."""
+    if isinstance(value, Mapping):
+        return {key: _thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(item) for item in value]
+    return value

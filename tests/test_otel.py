@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from importlib.metadata import entry_points
+
+import pytest
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from ops_session import SESSION_HEADER_NAME, session
+from ops_session.otel import SessionPropagator, SessionSpanProcessor, extracted_session_id
+
+
+@pytest.fixture
+def tracing() -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SessionSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def test_spans_inside_a_session_carry_it(
+    tracing: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = tracing
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("outside"):
+        pass
+    with session(id="sp-1", attributes={"user": "ada", "tags": ["a"], "m": {"k": 1}}):
+        with tracer.start_as_current_span("parent"), tracer.start_as_current_span("child"):
+            pass
+    with session(id="sp-2"), tracer.start_as_current_span("bare"):
+        pass
+    spans = {span.name: dict(span.attributes or {}) for span in exporter.get_finished_spans()}
+    assert spans["outside"] == {}
+    expected = {
+        "session.id": "sp-1",
+        "mirascope.ops.session.id": "sp-1",
+        "mirascope.ops.session.attributes": '{"user":"ada","tags":["a"],"m":{"k":1}}',
+    }
+    assert spans["parent"] == expected and spans["child"] == expected
+    assert json.loads(str(expected["mirascope.ops.session.attributes"]))["m"] == {"k": 1}
+    assert spans["bare"] == {"session.id": "sp-2", "mirascope.ops.session.id": "sp-2"}
+    processor = SessionSpanProcessor()
+    assert processor.force_flush() is True
+    processor.shutdown()
+
+
+def test_propagator_injects_the_current_session() -> None:
+    propagator = SessionPropagator()
+    carrier: dict[str, str] = {}
+    propagator.inject(carrier)
+    assert carrier == {}
+    with session(id="pr-1"):
+        propagator.inject(carrier)
+    assert carrier == {SESSION_HEADER_NAME: "pr-1"}
+    assert propagator.fields == {SESSION_HEADER_NAME}
+
+
+@pytest.mark.parametrize(
+    ("carrier", "expected"),
+    [
+        pytest.param({SESSION_HEADER_NAME: "in-1"}, "in-1", id="canonical"),
+        pytest.param({"mirascope-session-id": "in-2"}, "in-2", id="lower"),
+        pytest.param({"mirascope-session-id": "a b"}, None, id="invalid"),
+        pytest.param({}, None, id="missing"),
+    ],
+)
+def test_propagator_extracts_a_valid_id(carrier: dict[str, str], expected: str | None) -> None:
+    propagator = SessionPropagator()
+    context = propagator.extract(carrier)
+    assert isinstance(context, Context)
+    assert extracted_session_id(context) == expected
+    forwarded: dict[str, str] = {}
+    propagator.inject(forwarded, context)
+    assert forwarded == ({SESSION_HEADER_NAME: expected} if expected else {})
+
+
+def test_propagator_is_registered_under_the_opentelemetry_entry_point() -> None:
+    (entry_point,) = entry_points(group="opentelemetry_propagator", name="ops_session")
+    assert entry_point.load() is SessionPropagator
+
+
+def test_missing_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)
+    monkeypatch.delitem(sys.modules, "ops_session.otel")
+    with pytest.raises(ImportError, match=r"install 'ops-session\[otel\]'"):
+        importlib.import_module("ops_session.otel")
