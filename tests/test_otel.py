@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 from opentelemetry.context import Context
@@ -13,6 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from ops_session import SESSION_HEADER_NAME, session
 from ops_session.otel import SessionPropagator, SessionSpanProcessor, extracted_session_id
+
+from .echo_server import echo_server
 
 
 @pytest.fixture
@@ -91,3 +96,31 @@ def test_missing_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delitem(sys.modules, "ops_session.otel")
     with pytest.raises(ImportError, match=r"install 'ops-session\[otel\]'"):
         importlib.import_module("ops_session.otel")
+
+
+@pytest.mark.parametrize(
+    ("propagators", "expected"),
+    [
+        pytest.param("tracecontext,baggage,ops_session", "otel-prop-1", id="selected"),
+        pytest.param("tracecontext,baggage", "(none)", id="not-selected"),
+    ],
+)
+def test_otel_propagators_env_makes_instrumented_clients_send_the_header(
+    propagators: str, expected: str
+) -> None:
+    with echo_server() as url:
+        completed = subprocess.run(
+            [sys.executable, "-m", "tests.propagation_client", url],
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "OTEL_PROPAGATORS": propagators},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    assert json.loads(completed.stdout) == {
+        "httpx": expected,
+        "httpx-async": expected,
+        "requests": expected,
+        "outside": "(none)",
+    }
