@@ -10,7 +10,7 @@ try:
 except ImportError as error:
     raise ImportError("ops_session.httpx needs httpx: install 'ops-session[httpx]'.") from error
 
-from ._core import SESSION_HEADER_NAME, current_session
+from ._core import inject_session
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 
@@ -20,9 +20,7 @@ def add_session_header(request: httpx.Request) -> None:
 
     Outside a session, and when the request already carries the header, nothing changes.
     """
-    current = current_session()
-    if current is not None and SESSION_HEADER_NAME not in request.headers:
-        request.headers[SESSION_HEADER_NAME] = current.id
+    inject_session(request.headers)
 
 
 async def add_session_header_async(request: httpx.Request) -> None:

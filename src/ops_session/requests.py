@@ -12,7 +12,7 @@ except ImportError as error:
         "ops_session.requests needs requests: install 'ops-session[requests]'."
     ) from error
 
-from ._core import SESSION_HEADER_NAME, current_session
+from ._core import inject_session
 
 
 class SessionAdapter(HTTPAdapter):
@@ -28,9 +28,7 @@ class SessionAdapter(HTTPAdapter):
 
     def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
         super().add_headers(request, **kwargs)
-        current = current_session()
-        if current is not None and SESSION_HEADER_NAME not in request.headers:
-            request.headers[SESSION_HEADER_NAME] = current.id
+        inject_session(request.headers)
 
 
 def send_session(http: requests.Session, **adapter_options: Any) -> requests.Session:
