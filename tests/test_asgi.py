@@ -2,19 +2,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from asgiref.testing import ApplicationCommunicator
-from fastapi import BackgroundTasks, FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
 from ops_session.asgi import STATE_KEY, Message, Receive, Scope, Send, SessionMiddleware
 
+from .apps.asgi_app import build
 from .hostile import hostile_bytes
 
 pytestmark = pytest.mark.anyio
@@ -344,121 +344,69 @@ def test_bad_options_raise_at_construction(
 # FastAPI / Starlette stacks, in-process.
 
 
-def make_fastapi(*, outermost: bool = False, **options: Any) -> tuple[FastAPI, Any, list[str]]:
-    background: list[str] = []
-    app = FastAPI()
-
-    @app.get("/async")
-    async def async_route(request: Request) -> dict[str, Any]:
-        current = current_session()
-        assert current is not None
-        return {"id": current.id, "header": request.headers.get(SESSION_HEADER_NAME)}
-
-    @app.get("/sync")
-    def sync_route() -> dict[str, Any]:
-        current = current_session()
-        assert current is not None
-        return {"id": current.id}
-
-    @app.get("/stream")
-    def stream_route() -> StreamingResponse:
-        def chunks() -> Any:
-            for _ in range(3):
-                current = current_session()
-                yield (current.id if current else "none") + "\n"
-
-        return StreamingResponse(chunks(), media_type="text/plain")
-
-    @app.get("/background")
-    async def background_route(tasks: BackgroundTasks) -> dict[str, str]:
-        def record() -> None:
-            current = current_session()
-            background.append(current.id if current else "none")
-
-        tasks.add_task(record)
-        return {}
-
-    @app.get("/nested")
-    async def nested_route() -> dict[str, Any]:
-        outer = current_session()
-        with session(id="inner") as inner:
-            seen = current_session()
-        after = current_session()
-        assert outer is not None and seen is inner and after is outer
-        return {"outer": outer.id, "inner": inner.id}
-
-    @app.get("/error")
-    async def error_route() -> None:
-        raise RuntimeError("boom")
-
-    @app.websocket("/ws")
-    async def websocket_route(websocket: WebSocket) -> None:
-        await websocket.accept()
-        current = current_session()
-        await websocket.send_text(current.id if current else "none")
-        await websocket.close()
-
-    async def on_server_error(request: Request, exc: Exception) -> PlainTextResponse:
-        current = current_session()
-        from_state = getattr(request.state, STATE_KEY, None)
-        return PlainTextResponse(
-            f"current={current.id if current else None} state={from_state.id}", status_code=500
-        )
-
-    app.add_exception_handler(Exception, on_server_error)
+def fastapi_stack(*, outermost: bool = False) -> Any:
+    """The FastAPI app the server tests run, here called in-process."""
+    app = build()
     if outermost:
-        return app, SessionMiddleware(app, **options), background
-    app.add_middleware(SessionMiddleware, **options)
-    return app, app, background
+        return SessionMiddleware(app)
+    app.add_middleware(SessionMiddleware)
+    return app
 
 
 @pytest.mark.parametrize("outermost", [False, True], ids=["add_middleware", "outermost"])
 def test_fastapi_handlers_of_every_kind_see_the_session(outermost: bool) -> None:
-    _, asgi, background = make_fastapi(outermost=outermost)
     headers = {SESSION_HEADER_NAME: "fa-1"}
-    with TestClient(asgi) as client:
-        assert client.get("/async", headers=headers).json() == {"id": "fa-1", "header": "fa-1"}
-        assert client.get("/sync", headers=headers).json() == {"id": "fa-1"}
-        response = client.get("/stream", headers=headers)
-        assert response.text == "fa-1\n" * 3
+    with TestClient(fastapi_stack(outermost=outermost), headers=headers) as client:
+        assert client.get("/session").json() == {
+            "id": "fa-1",
+            "attributes": {},
+            "request_header": "fa-1",
+        }
+        assert client.get("/sync").json()["id"] == "fa-1"
+        response = client.get("/stream")
+        assert response.text == "fa-1\n" * 5
         assert response.headers[SESSION_HEADER_NAME] == "fa-1"
-        client.get("/background", headers=headers)
-        assert client.get("/nested", headers=headers).json() == {"outer": "fa-1", "inner": "inner"}
-        with client.websocket_connect("/ws", headers=headers) as websocket:
+        key = uuid.uuid4().hex
+        client.get("/background", params={"key": key})
+        assert client.get("/background-result", params={"key": key}).json() == {"id": "fa-1"}
+        assert client.get("/nested").json() == {
+            "outer": "fa-1",
+            "inner": "nested-inner",
+            "after": "fa-1",
+        }
+        with client.websocket_connect("/ws") as websocket:
             assert websocket.receive_text() == "fa-1"
-    assert background == ["fa-1"]
+            websocket.send_text("ping")
+            assert websocket.receive_text() == "ping:fa-1"
 
 
 def test_server_error_handler_reads_the_session_from_request_state() -> None:
-    _, asgi, _ = make_fastapi()
-    with TestClient(asgi, raise_server_exceptions=False) as client:
+    with TestClient(fastapi_stack(), raise_server_exceptions=False) as client:
         response = client.get("/error", headers={SESSION_HEADER_NAME: "err-1"})
     assert response.status_code == 500
     # add_middleware puts ServerErrorMiddleware outside ours: the session is closed by then,
     # and the 500 goes out past us, but request.state still names it.
-    assert response.text == "current=None state=err-1"
+    assert response.text == "error in session err-1, current None"
     assert SESSION_HEADER_NAME not in response.headers
 
 
 def test_outermost_wrapping_puts_the_header_on_500s() -> None:
-    _, asgi, _ = make_fastapi(outermost=True)
-    with TestClient(asgi, raise_server_exceptions=False) as client:
+    with TestClient(fastapi_stack(outermost=True), raise_server_exceptions=False) as client:
         response = client.get("/error")
     assert response.status_code == 500
     generated = response.headers[SESSION_HEADER_NAME]
-    assert response.text == f"current={generated} state={generated}"
+    assert response.text == f"error in session {generated}, current {generated}"
 
 
 async def test_session_restored_in_caller_after_each_request() -> None:
-    app, _, _ = make_fastapi()
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=fastapi_stack(), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         with session(id="test-outer") as outer:
-            for path in ("/async", "/nested", "/error", "/stream"):
+            for path in ("/session", "/nested", "/error", "/stream"):
                 await client.get(path, headers={SESSION_HEADER_NAME: "req-1"})
                 assert current_session() is outer
         assert current_session() is None
-        response = await client.get("/async")
+        response = await client.get("/session")
         assert response.json()["id"] not in ("req-1", "test-outer")
 
 
@@ -496,6 +444,3 @@ async def _no_receive() -> Message:  # pragma: no cover
 
 async def _no_send(message: Message) -> None:  # pragma: no cover
     pass
-
-
-_: Callable[..., Any] = make_fastapi

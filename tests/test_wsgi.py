@@ -4,7 +4,7 @@ import io
 import logging
 import uuid
 import wsgiref.util
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from wsgiref.validate import validator as wsgiref_validator
 
@@ -340,6 +340,3 @@ def test_flask_stream_with_context_and_teardown_see_the_session() -> None:
     response = app.test_client().get("/stream", headers={SESSION_HEADER_NAME: "fl-1"})
     assert response.text == "fl-1;" * 3
     assert teardown and set(teardown) == {"fl-1"}
-
-
-_: Callable[..., Any] = streaming_app
