@@ -1,20 +1,31 @@
-"""`make demo`: start both example services on loopback, send sessions through them, print a table.
+"""`make demo`: run both example services on loopback, send sessions through them, show them.
 
-Every request below goes to 127.0.0.1; both servers are stopped (by process id) at the end.
+Part one sends valid, missing and hostile session headers and shows what each service saw. Part two
+follows one session across the FastAPI-to-Flask hop: every span both services exported, as one
+tree, and every log line they wrote, in time order. All traffic goes to 127.0.0.1, and both
+servers are stopped (by process id) at the end.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
 import sys
+import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.servers import example_services, raw_request  # noqa: E402
+from tests.servers import (  # noqa: E402
+    DEMO_PROPAGATORS,
+    ExampleService,
+    example_services,
+    raw_request,
+    wait_for_trace,
+)
 
 from ops_session import SESSION_HEADER_NAME  # noqa: E402
 
@@ -31,10 +42,8 @@ CASES: list[tuple[str, str, bytes | None]] = [
 ]
 
 
-def send(base_url: str, path: str, value: bytes | None) -> tuple[str, str, str, str]:
+def send(service: ExampleService, path: str, value: bytes | None) -> tuple[str, str, str, str]:
     """Send one request with the raw header bytes; return status, response header and ids seen."""
-    port = urlsplit(base_url).port
-    assert port is not None
     header = b"" if value is None else SESSION_HEADER_NAME.encode() + b": " + value + b"\r\n"
     request = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".encode()
@@ -42,7 +51,7 @@ def send(base_url: str, path: str, value: bytes | None) -> tuple[str, str, str, 
         + b"\r\n"
     )
     try:
-        status, headers, body = raw_request(port, request)
+        status, headers, body = raw_request(service.port, request)
     except OSError as error:  # a server may drop a request it cannot parse
         return f"dropped ({error.__class__.__name__})", "-", "-", "-"
     echoed = ", ".join(headers.get(SESSION_HEADER_NAME.lower(), [])) or "-"
@@ -76,21 +85,82 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def span_tree(spans: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per span, children under their parent (across services), in start order."""
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    span_ids = {span["context"]["span_id"] for span in spans}
+    for span in sorted(spans, key=lambda span: span["start_time"]):
+        parent = span["parent_id"] if span["parent_id"] in span_ids else None
+        children.setdefault(parent, []).append(span)
+    rows = [["service", "span", "kind", "span id", "parent id", "session.id", "session attributes"]]
+
+    def visit(parent: str | None, depth: int) -> None:
+        for span in children.get(parent, []):
+            attributes = span["attributes"]
+            rows.append(
+                [
+                    span["resource"]["attributes"]["service.name"],
+                    "  " * depth + span["name"],
+                    span["kind"].removeprefix("SpanKind."),
+                    span["context"]["span_id"].removeprefix("0x"),
+                    (span["parent_id"] or "-").removeprefix("0x"),
+                    attributes.get("session.id", "-"),
+                    attributes.get("mirascope.ops.session.attributes", "-"),
+                ]
+            )
+            visit(span["context"]["span_id"], depth + 1)
+
+    visit(None, 0)
+    return rows
+
+
+def follow_one_session(services: tuple[ExampleService, ExampleService]) -> None:
+    fastapi_app, _ = services
+    trace_id = secrets.token_hex(16)
+    log_lines_before = [len(service.log_lines()) for service in services]
+    headers = {
+        SESSION_HEADER_NAME: "chat-42",
+        "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+    }
+    response = httpx.get(f"{fastapi_app.url}/hop", headers=headers, timeout=10)
+    print(
+        f"GET /hop with {SESSION_HEADER_NAME}: chat-42 -> {response.status_code}, "
+        f"response header {response.headers.get(SESSION_HEADER_NAME)}\n"
+    )
+    print(f"Spans of trace {trace_id}, as the two services exported them:\n")
+    print(table(span_tree(wait_for_trace(services, trace_id))))
+    print("\nLog lines the request made in both services, in time order:\n")
+    lines = sorted(
+        line
+        for service, before in zip(services, log_lines_before, strict=True)
+        for line in service.log_lines()[before:]
+    )
+    print("\n".join(lines))
+
+
 def main() -> None:
     print(
-        "Starting the Flask example (gunicorn) and the FastAPI example (uvicorn) on 127.0.0.1 ..."
+        "Starting the Flask example (gunicorn) and the FastAPI example (uvicorn) on 127.0.0.1"
+        f"\nwith OTEL_PROPAGATORS={DEMO_PROPAGATORS} ..."
     )
-    with example_services() as (fastapi_url, flask_url):
-        print(f"  FastAPI: {fastapi_url}   Flask: {flask_url}\n")
-        rows = [["case", "sent header", "status", "response header", "FastAPI saw", "Flask saw"]]
-        for name, path, value in CASES:
-            rows.append([name, show(value), *send(fastapi_url, path, value)])
-        print(table(rows))
+    with tempfile.TemporaryDirectory() as directory:
+        with example_services(Path(directory)) as services:
+            fastapi_app, flask_app = services
+            print(f"  FastAPI: {fastapi_app.url}   Flask: {flask_app.url}\n")
+            print("1. What each service saw of the session header\n")
+            rows = [
+                ["case", "sent header", "status", "response header", "FastAPI saw", "Flask saw"]
+            ]
+            for name, path, value in CASES:
+                rows.append([name, show(value), *send(fastapi_app, path, value)])
+            print(table(rows))
+            print(
+                "\nValid ids pass through unchanged and cross the hop; missing or invalid ones are"
+                "\nreplaced by a generated UUID4, which the response and the next service carry.\n"
+            )
+            print("2. One session across both services\n")
+            follow_one_session(services)
     print("\nBoth servers stopped.")
-    print(
-        "Valid ids pass through unchanged and cross the hop; missing or invalid ones are replaced"
-        "\nby a generated UUID4, which the response and the next service carry instead."
-    )
 
 
 if __name__ == "__main__":

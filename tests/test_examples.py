@@ -1,91 +1,125 @@
-"""The example apps, in-process and under real servers with the FastAPI-to-Flask hop."""
+"""The example services under real servers: one session across the FastAPI-to-Flask hop.
+
+The FastAPI example (uvicorn) calls the Flask example (gunicorn) on 127.0.0.1. Both export their
+spans and log lines to files, so the tests can check what each process recorded of one request.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import secrets
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from ops_session import SESSION_HEADER_NAME
 
-from .servers import example_services
+from .servers import ExampleService, example_services, wait_for_trace
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+pytestmark = pytest.mark.servers
 
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / name / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_fastapi_example_in_process() -> None:
-    with TestClient(load("fastapi_app").app) as client:
-        response = client.get("/session", headers={SESSION_HEADER_NAME: "chat-42"})
-    assert response.headers[SESSION_HEADER_NAME] == "chat-42"
-    assert response.json() == {
-        "service": "fastapi_app",
-        "session_id": "chat-42",
-        "attributes": {"service": "fastapi_app"},
-        "received_header": "chat-42",
-    }
-
-
-def test_flask_example_in_process() -> None:
-    client = load("flask_app").app.test_client()
-    response = client.get("/session")
-    generated = response.headers[SESSION_HEADER_NAME]
-    assert uuid.UUID(generated).version == 4
-    assert response.json == {
-        "service": "flask_app",
-        "session_id": generated,
-        "attributes": {"service": "flask_app"},
-        "received_header": generated,
-    }
+Services = tuple[ExampleService, ExampleService]
+SESSION_ATTRIBUTES_JSON = '{"app":"chat-demo"}'
+HOOKED_CLIENTS = ["/hop", "/hop/httpx-sync", "/hop/requests"]
 
 
 @pytest.fixture(scope="module")
-def services() -> Iterator[tuple[str, str]]:
-    with example_services() as urls:
-        yield urls
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """Both services with `OTEL_PROPAGATORS=tracecontext,baggage,ops_session`, as `make demo`."""
+    with example_services(tmp_path_factory.mktemp("telemetry")) as started:
+        yield started
 
 
-@pytest.mark.servers
-def test_one_session_spans_both_services(services: tuple[str, str]) -> None:
-    fastapi_url, _ = services
-    response = httpx.get(f"{fastapi_url}/hop", headers={SESSION_HEADER_NAME: "chat-42"})
-    assert response.status_code == 200
-    assert response.headers[SESSION_HEADER_NAME] == "chat-42"
-    body = response.json()
-    assert body["fastapi_app"]["session_id"] == "chat-42"
+@pytest.fixture(scope="module")
+def services_without_propagator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """Both services with OpenTelemetry's default propagators, which do not name ops_session."""
+    directory = tmp_path_factory.mktemp("telemetry")
+    with example_services(directory, propagators="tracecontext,baggage") as started:
+        yield started
+
+
+def hop(fastapi_app: ExampleService, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    response = httpx.get(f"{fastapi_app.url}{path}", headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert body["fastapi_app"]["session_id"] == response.headers[SESSION_HEADER_NAME]
+    return body
+
+
+def test_one_session_reaches_every_span_and_log_line_of_both_services(services: Services) -> None:
+    fastapi_app, flask_app = services
+    trace_id = secrets.token_hex(16)
+    log_lines_before = [len(service.log_lines()) for service in services]
+    body = hop(
+        fastapi_app,
+        "/hop",
+        {SESSION_HEADER_NAME: "chat-42", "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+    )
     assert body["flask_app"]["session_id"] == "chat-42"
-    assert body["flask_app"]["received_header"] == "chat-42"
+
+    spans = wait_for_trace(services, trace_id)
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for span in spans:
+        by_service.setdefault(span["resource"]["attributes"]["service.name"], []).append(span)
+        assert span["attributes"]["session.id"] == "chat-42", span["name"]
+        assert span["attributes"]["mirascope.ops.session.id"] == "chat-42", span["name"]
+        assert span["attributes"]["mirascope.ops.session.attributes"] == SESSION_ATTRIBUTES_JSON
+    (client_span,) = [s for s in by_service["fastapi_app"] if s["kind"] == "SpanKind.CLIENT"]
+    (flask_server_span,) = [s for s in by_service["flask_app"] if s["kind"] == "SpanKind.SERVER"]
+    assert flask_server_span["parent_id"] == client_span["context"]["span_id"]
+
+    for service, before in zip(services, log_lines_before, strict=True):
+        lines = service.log_lines()[before:]
+        assert lines, f"{service.url} logged nothing for the request"
+        assert all(" session=chat-42 " in line for line in lines), lines
+    assert any("calling the Flask example" in line for line in fastapi_app.log_lines())
+    assert any("reading the session" in line for line in flask_app.log_lines())
 
 
-@pytest.mark.servers
-@pytest.mark.parametrize("headers", [{}, {SESSION_HEADER_NAME: "<script>"}], ids=["none", "bad"])
-def test_generated_session_crosses_the_hop(
-    services: tuple[str, str], headers: dict[str, str]
+@pytest.mark.parametrize("path", HOOKED_CLIENTS)
+def test_client_hooks_carry_the_session_without_the_propagator(
+    services_without_propagator: Services, path: str
 ) -> None:
-    fastapi_url, _ = services
-    response = httpx.get(f"{fastapi_url}/hop", headers=headers)
-    generated = response.headers[SESSION_HEADER_NAME]
+    fastapi_app, _ = services_without_propagator
+    body = hop(fastapi_app, path, {SESSION_HEADER_NAME: f"hooked-{path.rsplit('/', 1)[1]}"})
+    assert body["flask_app"]["received_header"] == body["fastapi_app"]["session_id"]
+    assert body["flask_app"]["session_id"] == body["fastapi_app"]["session_id"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "carried"),
+    [("services", True), ("services_without_propagator", False)],
+    ids=["otel-propagators-name-ops-session", "default-otel-propagators"],
+)
+def test_otel_propagators_alone_carry_the_session(
+    request: pytest.FixtureRequest, fixture: str, carried: bool
+) -> None:
+    fastapi_app, _ = request.getfixturevalue(fixture)
+    body = hop(fastapi_app, "/hop/propagator", {SESSION_HEADER_NAME: "propagated-1"})
+    assert (body["flask_app"]["session_id"] == "propagated-1") is carried
+    if not carried:
+        assert uuid.UUID(body["flask_app"]["session_id"]).version == 4
+
+
+@pytest.mark.parametrize("headers", [{}, {SESSION_HEADER_NAME: "<script>"}], ids=["none", "bad"])
+def test_generated_session_crosses_the_hop(services: Services, headers: dict[str, str]) -> None:
+    fastapi_app, _ = services
+    body = hop(fastapi_app, "/hop", headers)
+    generated = body["fastapi_app"]["session_id"]
     assert uuid.UUID(generated).version == 4
-    assert response.json()["flask_app"]["session_id"] == generated
-    assert "<script>" not in response.text
+    assert body["flask_app"]["session_id"] == generated
+    assert "<script>" not in str(body)
 
 
-@pytest.mark.servers
-def test_flask_example_under_gunicorn(services: tuple[str, str]) -> None:
-    _, flask_url = services
-    response = httpx.get(f"{flask_url}/session", headers={SESSION_HEADER_NAME: "direct-1"})
-    assert response.json()["session_id"] == "direct-1"
+def test_flask_example_under_gunicorn(services: Services) -> None:
+    _, flask_app = services
+    response = httpx.get(f"{flask_app.url}/session", headers={SESSION_HEADER_NAME: "direct-1"})
     assert response.headers[SESSION_HEADER_NAME] == "direct-1"
+    assert response.json() == {
+        "service": "flask_app",
+        "session_id": "direct-1",
+        "attributes": {"app": "chat-demo"},
+        "received_header": "direct-1",
+    }

@@ -1,37 +1,70 @@
-"""A FastAPI service whose every request runs in a session, and that carries it to the next hop.
+"""A FastAPI service whose requests run in sessions that its spans, logs and outgoing calls carry.
 
-Run: uvicorn --app-dir examples/fastapi_app --host 127.0.0.1 --port 5000 app:app
-(set FLASK_APP_URL when the Flask example is not on http://127.0.0.1:5001).
+Run from the repository root, with the Flask example on port 5001 (or `FLASK_APP_URL` set):
+
+    OTEL_PROPAGATORS=tracecontext,baggage,ops_session \
+        .venv/bin/uvicorn examples.fastapi_app.app:app --host 127.0.0.1 --port 5000
+
+Each `/hop` route calls the Flask example's `/session` with a different client, so one session
+spans both services. The first three send the header through ops-session's one-line client hooks;
+`/hop/propagator` has no hook and relies on `OTEL_PROPAGATORS` naming `ops_session`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import requests
 from fastapi import FastAPI, Request
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
-from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session, inject_session
+import ops_session.httpx
+import ops_session.requests
+from examples.telemetry import setup_telemetry
+from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session
 
 FLASK_APP_URL = os.environ.get("FLASK_APP_URL", "http://127.0.0.1:5001")
+ATTRIBUTES = {"app": "chat-demo"}
+
+setup_telemetry("fastapi_app")
+HTTPXClientInstrumentor().instrument()
+RequestsInstrumentor().instrument()
+log = logging.getLogger("fastapi_app")
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=FLASK_APP_URL, timeout=10) as flask_app:
-        yield {"flask_app": flask_app}
+    with (
+        ops_session.httpx.send_session(httpx.Client(base_url=FLASK_APP_URL)) as sync_client,
+        ops_session.requests.send_session(requests.Session()) as requests_session,
+    ):
+        async with (
+            ops_session.httpx.send_session(httpx.AsyncClient(base_url=FLASK_APP_URL)) as client,
+            httpx.AsyncClient(base_url=FLASK_APP_URL) as propagated_client,
+        ):
+            yield {
+                "client": client,
+                "sync_client": sync_client,
+                "requests_session": requests_session,
+                "propagated_client": propagated_client,
+            }
 
 
 app = FastAPI(lifespan=lifespan)
-app.add_middleware(SessionMiddleware, attributes={"service": "fastapi_app"})
+# OpenTelemetry's middleware goes in first, so the session middleware runs outside it and the
+# server span is started inside the session.
+app.add_middleware(OpenTelemetryMiddleware)
+app.add_middleware(SessionMiddleware, attributes=ATTRIBUTES)
 
 
-@app.get("/session")
-async def read_session(request: Request) -> dict[str, Any]:
-    """What this service sees of the session it is running in."""
+def seen_here(request: Request) -> dict[str, Any]:
     current = current_session()
     assert current is not None, "every request runs inside the middleware's session"
     return {
@@ -42,10 +75,41 @@ async def read_session(request: Request) -> dict[str, Any]:
     }
 
 
+@app.get("/session")
+async def read_session(request: Request) -> dict[str, Any]:
+    """What this service sees of the session it is running in."""
+    log.info("reading the session")
+    return seen_here(request)
+
+
 @app.get("/hop")
-async def call_flask_app(request: Request) -> dict[str, Any]:
-    """Call the Flask example with the session header, so one session spans both services."""
-    flask_app: httpx.AsyncClient = request.state.flask_app
-    response = await flask_app.get("/session", headers=inject_session({}))
+async def hop(request: Request) -> dict[str, Any]:
+    """Call the Flask example with httpx's async client, hooked by `send_session`."""
+    log.info("calling the Flask example with httpx.AsyncClient")
+    response = await request.state.client.get("/session")
+    return {"fastapi_app": seen_here(request), "flask_app": response.raise_for_status().json()}
+
+
+@app.get("/hop/httpx-sync")
+def hop_httpx_sync(request: Request) -> dict[str, Any]:
+    """The same with httpx's sync client; FastAPI runs this handler in a worker thread."""
+    log.info("calling the Flask example with httpx.Client")
+    response = request.state.sync_client.get("/session")
+    return {"fastapi_app": seen_here(request), "flask_app": response.raise_for_status().json()}
+
+
+@app.get("/hop/requests")
+def hop_requests(request: Request) -> dict[str, Any]:
+    """The same with a `requests.Session` that `send_session` mounted its adapter on."""
+    log.info("calling the Flask example with requests")
+    response = request.state.requests_session.get(f"{FLASK_APP_URL}/session", timeout=10)
     response.raise_for_status()
-    return {"fastapi_app": await read_session(request), "flask_app": response.json()}
+    return {"fastapi_app": seen_here(request), "flask_app": response.json()}
+
+
+@app.get("/hop/propagator")
+async def hop_propagator(request: Request) -> dict[str, Any]:
+    """The same with a plain httpx client: only OpenTelemetry's propagators add the header."""
+    log.info("calling the Flask example with an OpenTelemetry-instrumented httpx.AsyncClient")
+    response = await request.state.propagated_client.get("/session")
+    return {"fastapi_app": seen_here(request), "flask_app": response.raise_for_status().json()}
