@@ -16,6 +16,7 @@ from ops_session import (
     SessionContext,
     current_session,
     extract_session_id,
+    generate_session_id,
     inject_session,
     is_valid_session_id,
     session,
@@ -35,6 +36,20 @@ def test_session_without_id_generates_a_uuid4() -> None:
         assert uuid.UUID(first.id).version == 4
         assert str(uuid.UUID(first.id)) == first.id
         assert first.id != second.id
+
+
+def test_generated_ids_are_canonical_random_uuid4_strings() -> None:
+    ids = [generate_session_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for generated in ids:
+        parsed = uuid.UUID(generated)
+        assert str(parsed) == generated
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    # Every variant digit occurs, and every hex digit occurs in every random position.
+    assert {generated[19] for generated in ids} == set("89ab")
+    for position in (0, 9, 15, 20, 24, 35):
+        assert {generated[position] for generated in ids} == set("0123456789abcdef")
 
 
 def test_session_context_defaults() -> None:

@@ -7,8 +7,8 @@ response objects into these calls, so every rule about ids lives in this one mod
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from collections.abc import Mapping, MutableMapping, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -65,6 +65,25 @@ class SessionContext:
             raise ValueError("A session id must be a non-empty str; pass no id to generate one.")
         if self.attributes is not None:
             object.__setattr__(self, "attributes", _freeze_attributes(self.attributes))
+
+
+_new_object = object.__new__
+_set_id = SessionContext.__dict__["id"].__set__
+_set_attributes = SessionContext.__dict__["attributes"].__set__
+
+
+def _checked_session_context(
+    id: str, frozen_attributes: Mapping[str, Jsonable] | None
+) -> SessionContext:
+    """A `SessionContext` from a checked id and frozen attributes, without checking them again.
+
+    The middlewares make one per request, after validating the id and freezing the attributes
+    themselves; this skips the dataclass's own checks and copy, which would repeat that work.
+    """
+    context: SessionContext = _new_object(SessionContext)
+    _set_id(context, id)
+    _set_attributes(context, frozen_attributes)
+    return context
 
 
 class _SessionScope:
@@ -172,7 +191,16 @@ def extract_session_id(
 
 def generate_session_id() -> str:
     """Return a new random session id: a UUID4 string such as `'9b2f4c1e-...'`."""
-    return str(uuid.uuid4())
+    # The string str(uuid.uuid4()) gives, from the same 16 random bytes, at a third of its cost:
+    # the version digit is 4 and the variant digit one of 8, 9, a, b (RFC 9562).
+    digits = os.urandom(16).hex()
+    return (
+        f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-"
+        f"{_UUID_VARIANT_DIGIT[digits[16]]}{digits[17:20]}-{digits[20:]}"
+    )
+
+
+_UUID_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def is_valid_session_id(value: str) -> bool:

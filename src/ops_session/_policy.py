@@ -8,11 +8,12 @@ from collections.abc import Callable, Mapping
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from ._core import (
+    _VALID_SESSION_ID,
     SESSION_HEADER_NAME,
     Jsonable,
     SessionContext,
+    _checked_session_context,
     _freeze_attributes,
-    _SessionScope,
     generate_session_id,
     is_valid_session_id,
 )
@@ -42,7 +43,7 @@ class SessionPolicy(Generic[RequestT]):
         "reject_invalid",
         "attributes",
         "update_request_header",
-        "_is_acceptable",
+        "accepts",
         "rejection_body",
         "_constant_attributes",
     )
@@ -92,47 +93,49 @@ class SessionPolicy(Generic[RequestT]):
                 "attributes must be a mapping, or a callable taking the request and returning "
                 f"one, got {attributes!r}."
             )
-        self._is_acceptable = (
-            is_valid_session_id if validator is is_valid_session_id else self._custom_check
+        # Called on every request's id: the default check is a bare regex match.
+        self.accepts: Callable[[str], object] = (
+            _VALID_SESSION_ID.fullmatch if validator is is_valid_session_id else self._custom_check
         )
 
-    def resolve_id(self, incoming: str | None) -> str | None:
-        """Return the id the request runs under, or `None` when it must be rejected.
+    def session_for(self, incoming: str | None, request: RequestT) -> SessionContext | None:
+        """The session a request runs in, or `None` when the request must be rejected.
 
-        A valid incoming id is returned as is (the same object), so callers can tell whether it
-        changed with `is`.
+        A valid incoming id is used as is (the same object, so callers can tell with `is`
+        whether it was replaced); a missing one is generated, and an invalid one is generated
+        or rejected.
         """
-        if incoming:
-            if self._is_acceptable(incoming):
-                return incoming
-            # The raw value is attacker-controlled: keep it out of logs (asgi-correlation-id#71).
-            logger.debug(
-                "Invalid %s header (%d characters): %s.",
-                self.header_name,
-                len(incoming),
-                "rejected" if self.reject_invalid else "replaced by a generated id",
-            )
-            if self.reject_invalid:
-                return None
-        return self.generate_id()
+        if incoming and self.accepts(incoming):
+            session_id = incoming
+        else:
+            if incoming:
+                # The raw value is attacker-controlled: keep it out of logs
+                # (asgi-correlation-id#71).
+                logger.debug(
+                    "Invalid %s header (%d characters): %s.",
+                    self.header_name,
+                    len(incoming),
+                    "rejected" if self.reject_invalid else "replaced by a generated id",
+                )
+                if self.reject_invalid:
+                    return None
+            session_id = self.generate_id()
+        attributes = self._constant_attributes
+        if self.attributes is not None:
+            computed = self.attributes(request)
+            attributes = None if computed is None else _freeze_attributes(computed)
+        return _checked_session_context(session_id, attributes)
 
     def generate_id(self) -> str:
         session_id = self.generator()
         if self.generator is not generate_session_id and not (
-            isinstance(session_id, str) and self._is_acceptable(session_id)
+            isinstance(session_id, str) and self.accepts(session_id)
         ):
             raise RuntimeError(
                 f"The session id generator {self.generator!r} returned {session_id!r}, which "
                 "the validator rejects; make it return ids the validator accepts."
             )
         return session_id
-
-    def open_session(self, session_id: str, request: RequestT) -> _SessionScope:
-        """The `session()` block a request runs in."""
-        attributes = self._constant_attributes
-        if self.attributes is not None:
-            attributes = self.attributes(request)
-        return _SessionScope(SessionContext(session_id, attributes))
 
     def _custom_check(self, session_id: str) -> bool:
         return _SAFE_SESSION_ID.fullmatch(session_id) is not None and bool(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from ._core import SESSION_HEADER_NAME, generate_session_id, is_valid_session_id
+from ._core import (
+    SESSION_HEADER_NAME,
+    _current_session,
+    generate_session_id,
+    is_valid_session_id,
+)
 from ._policy import Attributes, OnInvalid, SessionPolicy
 
 # Shaped like starlette.types, so that `app.add_middleware(SessionMiddleware)` type-checks.
@@ -18,6 +23,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 STATE_KEY = "ops_session"
 """Key of the request's `SessionContext` in `scope["state"]` (Starlette's `request.state`)."""
 
+_SESSION_SCOPES = frozenset({"http", "websocket"})
 _RESPONSE_START = frozenset({"http.response.start", "websocket.accept"})
 _WEBSOCKET_POLICY_VIOLATION = 1008
 
@@ -76,52 +82,66 @@ class SessionMiddleware:
         )
         # ASGI gives header names as lower-case bytes (asgiref specs/www.rst).
         self._header_key = header_name.lower().encode("latin-1")
+        self._header_key_length = len(self._header_key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope_type = scope["type"]
-        if scope_type != "http" and scope_type != "websocket":
+        if scope["type"] not in _SESSION_SCOPES:
             await self.app(scope, receive, send)
             return
 
         header_key = self._header_key
         request_headers = scope.get("headers", ())
-        incoming: str | None = None
-        for name, value in request_headers:
-            if name == header_key or (len(name) == len(header_key) and name.lower() == header_key):
-                incoming = value.decode("latin-1")
+        raw_incoming = b""
+        for name, raw_incoming in request_headers:
+            if name == header_key:
+                incoming: str | None = raw_incoming.decode("latin-1")
                 break
+        else:
+            incoming = _find_header_in_any_case(request_headers, header_key)
 
         policy = self.policy
-        session_id = policy.resolve_id(incoming)
-        if session_id is None:
-            await self._reject(scope_type, receive, send)
+        context = policy.session_for(incoming, scope)
+        if context is None:
+            await self._reject(scope["type"], receive, send)
             return
-        response_header = (header_key, session_id.encode("latin-1"))
-        if session_id is not incoming and policy.update_request_header:
-            # A copy: the server's scope and header list are not ours to change.
-            scope = dict(scope)
-            scope["headers"] = [
-                *(pair for pair in request_headers if pair[0].lower() != header_key),
-                response_header,
-            ]
+        key_length = self._header_key_length
+        if context.id is incoming:
+            response_header = (header_key, raw_incoming)
+        else:
+            response_header = (header_key, context.id.encode("latin-1"))
+            if policy.update_request_header:
+                # A copy: the server's scope and header list are not ours to change.
+                scope = dict(scope)
+                if incoming is None:
+                    scope["headers"] = [*request_headers, response_header]
+                else:
+                    scope["headers"] = [
+                        *(pair for pair in request_headers if pair[0].lower() != header_key),
+                        response_header,
+                    ]
+        state = scope.get("state")
+        if state is not None:
+            # A per-request dict (ASGI lifespan state) that layers outside this middleware share,
+            # so a server-error handler can still name the session after it closed.
+            state[STATE_KEY] = context
 
-        async def send_with_session_header(message: Message) -> None:
+        # A plain function that returns the server's awaitable: the app awaits that directly,
+        # without a coroutine of ours in between for every message.
+        def send_with_session_header(message: Message) -> Awaitable[None]:
             if message["type"] in _RESPONSE_START:
                 headers = message.get("headers", ())
                 for name, _ in headers:
-                    if name.lower() == header_key:
+                    if len(name) == key_length and name.lower() == header_key:
                         break  # the app chose its own value
                 else:
                     message["headers"] = [*headers, response_header]
-            await send(message)
+            return send(message)
 
-        with policy.open_session(session_id, scope) as context:
-            state = scope.get("state")
-            if state is not None:
-                # A per-request dict (ASGI lifespan state) that layers outside this middleware
-                # share, so a server-error handler can still name the session after it closed.
-                state[STATE_KEY] = context
+        token = _set_session(context)
+        try:
             await self.app(scope, receive, send_with_session_header)
+        finally:
+            _reset_session(token)
 
     async def _reject(self, scope_type: str, receive: Receive, send: Send) -> None:
         if scope_type == "websocket":
@@ -140,3 +160,22 @@ class SessionMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+_set_session = _current_session.set
+_reset_session = _current_session.reset
+
+
+def _find_header_in_any_case(
+    headers: Iterable[tuple[bytes, bytes]], lower_name: bytes
+) -> str | None:
+    """The first value of a header whose name may come in any case, or `None`.
+
+    Servers should, but need not, lower-case header names (ASGI HTTP spec), so a request
+    without the lower-case name gets this second, slower look.
+    """
+    length = len(lower_name)
+    for name, value in headers:
+        if len(name) == length and name.lower() == lower_name:
+            return value.decode("latin-1")
+    return None

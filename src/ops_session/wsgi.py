@@ -6,7 +6,12 @@ import contextvars
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from ._core import SESSION_HEADER_NAME, generate_session_id, is_valid_session_id
+from ._core import (
+    SESSION_HEADER_NAME,
+    _current_session,
+    generate_session_id,
+    is_valid_session_id,
+)
 from ._policy import Attributes, OnInvalid, SessionPolicy
 
 if TYPE_CHECKING:
@@ -73,8 +78,8 @@ class SessionMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         policy = self.policy
         incoming = environ.get(self._environ_key)
-        session_id = policy.resolve_id(incoming)
-        if session_id is None:
+        session_context = policy.session_for(incoming, environ)
+        if session_context is None:
             rejection = policy.rejection_body
             start_response(
                 "400 Bad Request",
@@ -84,9 +89,9 @@ class SessionMiddleware:
                 ],
             )
             return [rejection]
-        if session_id is not incoming and policy.update_request_header:
-            environ[self._environ_key] = session_id
-        response_header = (policy.header_name, session_id)
+        if session_context.id is not incoming and policy.update_request_header:
+            environ[self._environ_key] = session_context.id
+        response_header = (policy.header_name, session_context.id)
         header_lower = self._header_lower
 
         def start_response_with_session_header(
@@ -107,7 +112,7 @@ class SessionMiddleware:
         # ContextVar token must not be reset outside the Context that set it (otel-python#2606).
         # The Context is dropped with the response, so the session is never reset inside it.
         context = contextvars.copy_context()
-        context.run(policy.open_session(session_id, environ).__enter__)
+        context.run(_current_session.set, session_context)
         body = context.run(self.app, environ, start_response_with_session_header)
         if isinstance(body, (list, tuple)):
             return body  # iterating it runs no app code, and servers may use its len()
