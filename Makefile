@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo lint format clean
+.PHONY: venv test demo bench lint format clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,13 @@ test: venv
 
 demo: venv
 	$(BIN)/python examples/demo.py
+
+# wrk loads the real servers; it comes from the distribution's packages.
+bench: venv
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
+	$(BIN)/python -m benchmarks
 
 lint: venv
 	$(BIN)/ruff check .

@@ -178,12 +178,15 @@ def extract_session_id(
     value = headers.get(header_name)
     if value is None:
         wanted = header_name.lower()
-        for name, candidate in headers.items():
-            if name.lower() == wanted:
-                value = candidate
-                break
-        else:
-            return None
+        # Most mappings are case-insensitive or keyed in lower case: try that before a scan.
+        value = headers.get(wanted)
+        if value is None:
+            for name, candidate in headers.items():
+                if name.lower() == wanted:
+                    value = candidate
+                    break
+            else:
+                return None
     if not isinstance(value, str):
         value = value[0] if value else ""
     return value or None

@@ -1,0 +1,224 @@
+"""`make bench` (python -m benchmarks): measure, print the tables, write docs/benchmarks.md.
+
+Options: `--quick` takes few short samples (the test suite runs it so the suite cannot rot),
+`--no-load` skips the real-server runs, `--output DIR` chooses where the report goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import core, inprocess, load, memory, report
+from .timing import Result, interleave, paired_median
+
+ROOT = Path(__file__).resolve().parent.parent
+WSGI_STREAMS = {"ops-session, 10-chunk stream": "bare Flask, 10-chunk stream"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int
+    asgi_calls: int
+    wsgi_calls: int
+    core_calls: int
+    memory_requests: int
+    load_rounds: int
+    load_seconds: float
+
+
+FULL = Settings(15, 3000, 2000, 200_000, 100_000, 15, 2.0)
+QUICK = Settings(2, 20, 20, 200, 300, 2, 1.0)
+
+
+@dataclass(frozen=True)
+class Goal:
+    text: str
+    measured: str
+    met: bool
+
+
+def asgi_bare(name: str) -> str:
+    return "bare Starlette"
+
+
+def wsgi_bare(name: str) -> str:
+    if name in WSGI_STREAMS.values():
+        return name
+    return WSGI_STREAMS.get(name, "bare Flask")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="few, short samples")
+    parser.add_argument("--no-load", action="store_true", help="skip the real-server runs")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs", help="report directory")
+    options = parser.parse_args(argv)
+    settings = QUICK if options.quick else FULL
+    run_load = not options.no_load
+    if run_load and not load.wrk_available():
+        parser.error("wrk is not installed: `make bench` installs it, or pass --no-load")
+
+    with asyncio.Runner() as runner:
+        print("In-process ASGI ...", flush=True)
+        asgi_samplers = inprocess.asgi_samplers(runner, settings.asgi_calls)
+        asgi = interleave(asgi_samplers, rounds=settings.rounds)
+        print("In-process WSGI ...", flush=True)
+        wsgi = interleave(inprocess.wsgi_samplers(settings.wsgi_calls), rounds=settings.rounds)
+        print("Core ...", flush=True)
+        core_results = interleave(core.samplers(settings.core_calls), rounds=settings.rounds)
+        print("Memory (tracemalloc) ...", flush=True)
+        growth = memory.growth(runner, settings.memory_requests)
+    loads: list[tuple[str, list[load.LoadResult]]] = []
+    if run_load:
+        for server, targets, connections in [
+            ("uvicorn (h11, asyncio), one worker", load.ASGI_TARGETS, 64),
+            ("gunicorn, one sync worker", load.WSGI_TARGETS, 16),
+        ]:
+            print(f"Load on {server} ...", flush=True)
+            loads.append(
+                (
+                    server,
+                    load.measure_load(
+                        targets,
+                        rounds=settings.load_rounds,
+                        seconds=settings.load_seconds,
+                        connections=connections,
+                    ),
+                )
+            )
+
+    goals = evaluate(asgi, wsgi, core_results, growth, loads)
+    text = render(settings, asgi, wsgi, core_results, growth, loads, goals)
+    options.output.mkdir(parents=True, exist_ok=True)
+    (options.output / "benchmarks.md").write_text(text, encoding="utf-8")
+    report.chart(
+        options.output / "benchmarks.png",
+        [
+            ("In-process ASGI: a minimal Starlette app", asgi, asgi_bare),
+            ("In-process WSGI: a minimal Flask app", wsgi, wsgi_bare),
+        ],
+    )
+    print()
+    print(text)
+    print(f"Wrote {options.output / 'benchmarks.md'} and {options.output / 'benchmarks.png'}.")
+    return 0
+
+
+def evaluate(
+    asgi: list[Result],
+    wsgi: list[Result],
+    core_results: list[Result],
+    growth: list[memory.Growth],
+    loads: list[tuple[str, list[load.LoadResult]]],
+) -> list[Goal]:
+    ours = "ops-session, valid id"
+    to_default = report.overhead_ratio(asgi, ours, "asgi-correlation-id", asgi_bare)
+    to_none = report.overhead_ratio(asgi, ours, "asgi-correlation-id, validator=None", asgi_bare)
+    goals = [
+        Goal(
+            "ASGI overhead ≤ 0.5 × asgi-correlation-id's (default validator)",
+            f"{to_default:.2f} ×",
+            to_default <= 0.5,
+        ),
+        Goal(
+            "ASGI overhead < asgi-correlation-id's with validator=None",
+            f"{to_none:.2f} ×",
+            to_none < 1.0,
+        ),
+    ]
+    for name in (ours, "ops-session, 10-chunk stream"):
+        ratio = report.overhead_ratio(wsgi, name, "werkzeug ProxyFix", wsgi_bare)
+        goals.append(
+            Goal(f"WSGI overhead ({name}) ≤ 2 × ProxyFix's", f"{ratio:.2f} ×", ratio <= 2.0)
+        )
+    for server, results in loads:
+        (result,) = [result for result in results if result.name == ours]
+        ratio = result.ratio.median
+        goals.append(Goal(f"{server}: throughput ≥ 0.97 × bare", f"{ratio:.3f} ×", ratio >= 0.97))
+    yardstick, current = core_results[0], report.find(core_results, "current_session()")
+    ratio = paired_median(lambda c, y: c / y, current, yardstick)
+    goals.append(
+        Goal(
+            "current_session() ≤ a call of ContextVar.get() (10 % allowed for timer noise)",
+            f"{ratio:.2f} ×",
+            ratio <= 1.1,
+        )
+    )
+    worst = max(growth, key=lambda g: g.after - g.before)
+    goals.append(
+        Goal(
+            f"no memory growth over {worst.requests:,} in-process requests (≤ 1 KiB retained)",
+            f"{worst.after - worst.before:,} bytes at most ({worst.name})",
+            worst.after - worst.before <= 1024,
+        )
+    )
+    return goals
+
+
+def render(
+    settings: Settings,
+    asgi: list[Result],
+    wsgi: list[Result],
+    core_results: list[Result],
+    growth: list[memory.Growth],
+    loads: list[tuple[str, list[load.LoadResult]]],
+    goals: list[Goal],
+) -> str:
+    today = datetime.date.today().isoformat()
+    parts = [
+        "# Benchmarks",
+        f"Measured by `make bench` on {today}: {report.machine()}."
+        + (" **Quick run: too few samples to quote.**" if settings is QUICK else ""),
+        "Every table comes from one run. Configurations are sampled in interleaved rounds, in a "
+        "new order each round, so that the drift of a noisy machine spreads over all of them. "
+        "Times are medians over the rounds with the min–max spread; an overhead or ratio is the "
+        "median over rounds of the difference or ratio taken within each round.",
+        "![Per-request overhead](benchmarks.png)",
+        "## Goals",
+        report.table(
+            ["goal", "measured", "met"],
+            [[g.text, g.measured, "yes" if g.met else "**no**"] for g in goals],
+        ),
+        "## In-process ASGI: a minimal Starlette app",
+        f"Each request is a fresh uvicorn-shaped scope with ten ordinary headers, sent straight to "
+        f"the app on one event loop ({settings.rounds} rounds of {settings.asgi_calls} requests). "
+        "The valid-id rows send a UUID4 in the header each middleware reads.",
+        report.in_process_table(asgi, "asgi-correlation-id", asgi_bare),
+        "## In-process WSGI: a minimal Flask app",
+        f"Each request is a fresh environ with the same headers; the body is iterated and closed "
+        f"as a server does ({settings.rounds} rounds of {settings.wsgi_calls} requests). The "
+        "10-chunk stream rows are compared with the bare app streaming the same body.",
+        report.in_process_table(wsgi, "werkzeug ProxyFix", wsgi_bare),
+    ]
+    for server, results in loads:
+        parts += [
+            f"## Real server: {server}",
+            "Each run loads one configuration and the bare app at the same time, for "
+            f"{settings.load_seconds:g} s, with the same request (one wrk thread each, on CPU 1, "
+            "to 127.0.0.1). Both servers run on CPU 0, where the scheduler gives each half of the "
+            "core, so the ratio of their rates is the ratio of their costs per request and the "
+            "machine's drift hits both alike. The control row loads the bare app against a "
+            f"second copy of itself. Medians of {settings.load_rounds} interleaved runs.",
+            report.load_table(results),
+        ]
+    parts += [
+        "## The core alone",
+        report.core_table(core_results),
+        "## Memory",
+        "Bytes still allocated (tracemalloc) after the requests, following a warm-up.",
+        report.memory_table(growth),
+        "## Reproduce",
+        "```sh\nmake bench                                # everything, about five minutes\n"
+        ".venv/bin/python -m benchmarks --no-load   # without the real-server runs\n```",
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The ASGI configurations: a minimal Starlette app, bare and behind each session middleware."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.sdk.trace import TracerProvider
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette_context import plugins
+from starlette_context.middleware import RawContextMiddleware
+
+from ops_session import SESSION_HEADER_NAME, SessionMiddleware, session
+
+ASGIApp = Callable[
+    [
+        MutableMapping[str, Any],
+        Callable[[], Awaitable[MutableMapping[str, Any]]],
+        Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+
+VALID_ID = "6f1c2b7e-3d4a-4f5e-9a8b-7c6d5e4f3a2b"
+
+# About ten ordinary request headers, as a browser behind a proxy sends them.
+ORDINARY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"host", b"api.example.com"),
+    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+    (b"accept", b"application/json, text/plain, */*"),
+    (b"accept-language", b"en-GB,en;q=0.9"),
+    (b"accept-encoding", b"gzip, deflate, br, zstd"),
+    (b"referer", b"https://app.example.com/chat/42"),
+    (b"origin", b"https://app.example.com"),
+    (b"x-forwarded-for", b"203.0.113.7"),
+    (b"x-forwarded-proto", b"https"),
+    (b"connection", b"keep-alive"),
+]
+
+
+async def endpoint(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def endpoint_with_session_header(request: Request) -> Response:
+    return PlainTextResponse("ok", headers={SESSION_HEADER_NAME: VALID_ID})
+
+
+def starlette(*middleware: Middleware) -> Starlette:
+    return Starlette(routes=[Route("/", endpoint)], middleware=list(middleware))
+
+
+def starlette_setting_the_header() -> Starlette:
+    """The bare app, but answering with the session header itself: what writing it costs."""
+    return Starlette(routes=[Route("/", endpoint_with_session_header)])
+
+
+async def open_session(request: Request, call_next: Any) -> Response:
+    """The `@app.middleware("http")` recipe: a session around `call_next`.
+
+    FastAPI's decorator (and Starlette's before 1.0) wraps such a function in a
+    `BaseHTTPMiddleware`, which is what `session_recipe()` does.
+    """
+    with session(request.headers.get(SESSION_HEADER_NAME) or None) as current:
+        response: Response = await call_next(request)
+        response.headers[SESSION_HEADER_NAME] = current.id
+        return response
+
+
+def session_recipe() -> Starlette:
+    return starlette(Middleware(BaseHTTPMiddleware, dispatch=open_session))
+
+
+def session_header(value: str = VALID_ID) -> list[tuple[bytes, bytes]]:
+    return [(SESSION_HEADER_NAME.lower().encode(), value.encode())]
+
+
+def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
+    """Name -> (app, extra request headers). The first entry is the bare app."""
+    bare = starlette()
+    return {
+        "bare Starlette": (bare, []),
+        "ops-session, valid id": (starlette(Middleware(SessionMiddleware)), session_header()),
+        "ops-session, generated id": (starlette(Middleware(SessionMiddleware)), []),
+        "ops-session, per-request attributes": (
+            starlette(
+                Middleware(SessionMiddleware, attributes=lambda scope: {"path": scope["path"]})
+            ),
+            session_header(),
+        ),
+        "asgi-correlation-id": (
+            starlette(Middleware(CorrelationIdMiddleware)),
+            [(b"x-request-id", VALID_ID.encode())],
+        ),
+        "asgi-correlation-id, validator=None": (
+            starlette(Middleware(CorrelationIdMiddleware, validator=None)),
+            [(b"x-request-id", VALID_ID.encode())],
+        ),
+        "@app.middleware recipe": (session_recipe(), session_header()),
+        "starlette-context, request id": (
+            starlette(Middleware(RawContextMiddleware, plugins=(plugins.RequestIdPlugin(),))),
+            [(b"x-request-id", VALID_ID.encode())],
+        ),
+        "OpenTelemetry ASGI": (
+            OpenTelemetryMiddleware(bare, tracer_provider=TracerProvider()),
+            [],
+        ),
+    }

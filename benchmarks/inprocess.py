@@ -1,0 +1,82 @@
+"""Call ASGI and WSGI apps directly, as a server would, and time the calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import asgi_apps, wsgi_apps
+from .timing import Sampler, per_call_microseconds
+
+
+def asgi_loop(
+    runner: asyncio.Runner, app: asgi_apps.ASGIApp, extra_headers: list[tuple[bytes, bytes]]
+) -> Callable[[int], None]:
+    """Run `app` over fresh scopes shaped like uvicorn's, on the runner's event loop."""
+    headers = [*asgi_apps.ORDINARY_HEADERS, *extra_headers]
+    template: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 51000),
+        "scheme": "http",
+        "method": "GET",
+        "root_path": "",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+    }
+    request = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def run(n: int) -> None:
+        for _ in range(n):
+            await app({**template, "headers": headers, "state": {}}, receive, send)
+
+    return lambda n: runner.run(run(n))
+
+
+def wsgi_loop(
+    app: Callable[..., Iterable[bytes]], environ: dict[str, Any]
+) -> Callable[[int], None]:
+    """Run `app` over fresh environs, consuming and closing each body as a server does."""
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Callable[..., None]:
+        return write
+
+    def write(data: bytes) -> None:
+        pass
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            body = app(dict(environ), start_response)
+            try:
+                for _chunk in body:
+                    pass
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+
+    return run
+
+
+def asgi_samplers(runner: asyncio.Runner, calls: int) -> dict[str, Sampler]:
+    return {
+        name: per_call_microseconds(asgi_loop(runner, app, headers), calls)
+        for name, (app, headers) in asgi_apps.configurations().items()
+    }
+
+
+def wsgi_samplers(calls: int) -> dict[str, Sampler]:
+    return {
+        name: per_call_microseconds(wsgi_loop(app, environ), calls)
+        for name, (app, environ) in wsgi_apps.configurations().items()
+    }

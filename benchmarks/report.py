@@ -1,0 +1,136 @@
+"""Turn measured results into the tables of docs/benchmarks.md and the chart."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .load import LoadResult
+from .memory import Growth
+from .timing import Result, paired_median
+
+BareOf = Callable[[str], str]
+"""The name of the bare configuration that a configuration is compared with."""
+
+
+def find(results: Sequence[Result], name: str) -> Result:
+    (result,) = [result for result in results if result.name == name]
+    return result
+
+
+def overhead(results: Sequence[Result], name: str, bare_of: BareOf) -> float:
+    """Microseconds a configuration adds to its bare app (paired median)."""
+    return paired_median(
+        lambda value, bare: value - bare, find(results, name), find(results, bare_of(name))
+    )
+
+
+def overhead_ratio(results: Sequence[Result], name: str, yardstick: str, bare_of: BareOf) -> float:
+    """A configuration's overhead as a multiple of the yardstick's (paired median)."""
+    return paired_median(
+        lambda value, bare, other, other_bare: (value - bare) / (other - other_bare),
+        find(results, name),
+        find(results, bare_of(name)),
+        find(results, yardstick),
+        find(results, bare_of(yardstick)),
+    )
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def spread(result: Result, scale: float = 1.0, digits: int = 2) -> str:
+    return f"{result.low * scale:.{digits}f}–{result.high * scale:.{digits}f}"
+
+
+def in_process_table(results: Sequence[Result], yardstick: str, bare_of: BareOf) -> str:
+    rows = []
+    for result in results:
+        name = result.name
+        if bare_of(name) == name:
+            rows.append([name, f"{result.median:.2f}", spread(result), "—", "—"])
+        else:
+            rows.append(
+                [
+                    name,
+                    f"{result.median:.2f}",
+                    spread(result),
+                    f"{overhead(results, name, bare_of):+.2f}",
+                    f"{overhead_ratio(results, name, yardstick, bare_of):.2f}",
+                ]
+            )
+    header = ["configuration", "µs per request", "min–max", "overhead, µs", f"× {yardstick}"]
+    return table(header, rows)
+
+
+def load_table(results: Sequence[LoadResult]) -> str:
+    rows = [
+        [
+            result.name,
+            f"{result.ratio.median:.3f}",
+            spread(result.ratio, digits=3),
+            f"{result.rate.median:,.0f}",
+            f"{result.bare_rate.median:,.0f}",
+        ]
+        for result in results
+    ]
+    header = ["configuration", "ratio to bare", "min–max", "requests/s", "bare app, requests/s"]
+    return table(header, rows)
+
+
+def core_table(results: Sequence[Result]) -> str:
+    rows = [[r.name, f"{r.median * 1000:.0f}", spread(r, 1000, 0)] for r in results]
+    return table(["operation", "ns per call", "min–max"], rows)
+
+
+def memory_table(growth: Sequence[Growth]) -> str:
+    rows = [
+        [g.name, f"{g.requests:,}", f"{g.after - g.before:,}", f"{g.per_request:.4f}"]
+        for g in growth
+    ]
+    return table(["configuration", "requests", "bytes retained", "bytes per request"], rows)
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        models = [
+            line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        if models:
+            cpu = f"{models[0].split(':', 1)[1].strip()} × {len(models)}"
+    return f"Python {platform.python_version()}, {platform.system()} {platform.machine()}, {cpu}"
+
+
+def chart(
+    path: Path,
+    panels: Sequence[tuple[str, Sequence[Result], BareOf]],
+) -> None:
+    """Horizontal bars of per-request overhead over the bare app, log scale, one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(
+        len(panels), 1, figsize=(9, 3.8 * len(panels)), layout="constrained"
+    )
+    for axis, (title, results, bare_of) in zip(axes, panels, strict=True):
+        shown = [r.name for r in results if bare_of(r.name) != r.name]
+        values = [overhead(results, name, bare_of) for name in shown]
+        lengths = [max(value, 0.05) for value in values]  # a log scale has no room for <= 0
+        colours = ["#1f6fb2" if name.startswith("ops-session") else "#a0a0a0" for name in shown]
+        axis.barh(shown, lengths, color=colours)
+        for index, (value, length) in enumerate(zip(values, lengths, strict=True)):
+            axis.text(length * 1.1, index, f"{value:.1f} µs", va="center", fontsize=8)
+        axis.set_xscale("log")
+        axis.set_xlim(min(lengths) / 2, max(lengths) * 4)
+        axis.invert_yaxis()
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("µs added per request: median over interleaved rounds, log scale")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

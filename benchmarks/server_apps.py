@@ -1,0 +1,21 @@
+"""The apps the load benchmark serves, by module attribute: `benchmarks.server_apps:<name>`."""
+
+from __future__ import annotations
+
+from ops_session import SESSION_HEADER_NAME
+
+from . import asgi_apps, wsgi_apps
+
+_asgi = asgi_apps.configurations()
+_wsgi = wsgi_apps.configurations()
+
+bare_starlette = _asgi["bare Starlette"][0]
+bare_starlette_setting_the_header = asgi_apps.starlette_setting_the_header()
+ops_session_starlette = _asgi["ops-session, valid id"][0]
+asgi_correlation_id_starlette = _asgi["asgi-correlation-id"][0]
+
+bare_flask = _wsgi["bare Flask"][0]
+bare_flask_setting_the_header = wsgi_apps.flask_app(
+    {SESSION_HEADER_NAME: asgi_apps.VALID_ID}
+).wsgi_app
+ops_session_flask = _wsgi["ops-session, valid id"][0]

@@ -1,0 +1,24 @@
+"""`make bench` in miniature: the in-process suite runs and writes its report, so it cannot rot.
+
+The figures of such a short run mean nothing and are not checked; `make bench` takes the real ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import asgi_apps, core, wsgi_apps
+from benchmarks.__main__ import main
+
+
+def test_quick_bench_writes_every_table_and_the_chart(tmp_path: Path) -> None:
+    assert main(["--quick", "--no-load", "--output", str(tmp_path)]) == 0
+
+    text = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
+    for heading in ["Goals", "In-process ASGI", "In-process WSGI", "The core alone", "Memory"]:
+        assert f"\n## {heading}" in text
+    names = [*asgi_apps.configurations(), *wsgi_apps.configurations(), *core.samplers(1)]
+    for name in names:
+        assert f"| {name} | " in text, name
+    assert text.count("| yes |") + text.count("| **no** |") == 6
+    assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
