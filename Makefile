@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo bench lint format clean
+.PHONY: venv test demo bench soak lint format clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,10 @@ test: venv
 
 demo: venv
 	$(BIN)/python examples/demo.py
+
+# The soak also runs in `make test`; this prints its figures.
+soak: venv
+	$(BIN)/python -m tests.soak
 
 # wrk loads the real servers; it comes from the distribution's packages.
 bench: venv

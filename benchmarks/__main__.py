@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import core, inprocess, load, memory, report
+from . import core, inprocess, load, memory, profile, report
 from .timing import Result, interleave, paired_median
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,8 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
 
+    where: profile.Profile | None = None
+    if run_load and profile.py_spy_available():
+        print("Profile of a uvicorn worker under load (py-spy) ...", flush=True)
+        where = profile.profile_uvicorn(2.0 if options.quick else 10.0)
+
     goals = evaluate(asgi, wsgi, core_results, growth, loads)
-    text = render(settings, asgi, wsgi, core_results, growth, loads, goals)
+    text = render(settings, asgi, wsgi, core_results, growth, loads, goals, where)
     options.output.mkdir(parents=True, exist_ok=True)
     (options.output / "benchmarks.md").write_text(text, encoding="utf-8")
     report.chart(
@@ -169,6 +174,7 @@ def render(
     growth: list[memory.Growth],
     loads: list[tuple[str, list[load.LoadResult]]],
     goals: list[Goal],
+    where: profile.Profile | None,
 ) -> str:
     today = datetime.date.today().isoformat()
     parts = [
@@ -206,6 +212,16 @@ def render(
             "machine's drift hits both alike. The control row loads the bare app against a "
             f"second copy of itself. Medians of {settings.load_rounds} interleaved runs.",
             report.load_table(results),
+        ]
+    if where is not None:
+        parts += [
+            "## Where the time goes under uvicorn",
+            "py-spy sampled the uvicorn worker serving the ops-session app (valid ids) while wrk "
+            f"loaded it: {where.own} of {where.samples} samples ({where.share:.1%}) had an "
+            "ops-session frame on top, which counts its own Python code and the C functions it "
+            "calls (the id check, the ContextVar), but not the app or the server. The rest is "
+            "uvicorn, h11, asyncio and Starlette. The busiest ops-session lines:",
+            report.table(["line", "samples"], [[line, str(count)] for line, count in where.top]),
         ]
     parts += [
         "## The core alone",

@@ -117,6 +117,15 @@ def _lines(path: Path) -> list[str]:
 @contextmanager
 def running(command: list[str], port: int, *, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run `command` until the block exits; yield its base URL once it accepts connections."""
+    with started(command, port, env=env):
+        yield f"http://{HOST}:{port}"
+
+
+@contextmanager
+def started(
+    command: list[str], port: int, *, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` until the block exits; yield its process once the port accepts connections."""
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             command,
@@ -127,7 +136,7 @@ def running(command: list[str], port: int, *, env: dict[str, str] | None = None)
         )
         try:
             _wait_until_listening(process, port, log)
-            yield f"http://{HOST}:{port}"
+            yield process
         finally:
             stop(process)
 

@@ -97,6 +97,10 @@ class SessionPolicy(Generic[RequestT]):
         self.accepts: Callable[[str], object] = (
             _VALID_SESSION_ID.fullmatch if validator is is_valid_session_id else self._custom_check
         )
+        if generator is not generate_session_id:
+            # A generator that cannot make an acceptable id fails here, when the app starts,
+            # rather than on the first request that arrives without one.
+            self.generate_id()
 
     def session_for(self, incoming: str | None, request: RequestT) -> SessionContext | None:
         """The session a request runs in, or `None` when the request must be rejected.
