@@ -128,10 +128,15 @@ async def test_first_of_repeated_headers_wins() -> None:
     assert session_headers(start) == [b"first"]
 
 
-async def test_header_name_in_odd_case_from_a_non_conforming_caller() -> None:
+@pytest.mark.parametrize("position", ["last", "before-others"])
+async def test_header_name_in_odd_case_from_a_non_conforming_caller(position: str) -> None:
     inner = RecordingApp()
-    start, _ = await run(SessionMiddleware(inner), http_scope((b"Mirascope-SESSION-id", b"odd")))
+    odd = (b"Mirascope-SESSION-id", b"odd")
+    others = [(b"accept", b"*/*"), (b"x-trace", b"t-1")]
+    headers = [*others, odd] if position == "last" else [odd, *others]
+    start, _ = await run(SessionMiddleware(inner), http_scope(*headers))
     assert session_headers(start) == [b"odd"]
+    assert inner.sessions[0] is not None and inner.sessions[0].id == "odd"
 
 
 async def test_empty_value_counts_as_missing() -> None:

@@ -60,6 +60,9 @@ class SessionMiddleware:
         TypeError, ValueError: An option is not one of the allowed values.
     """
 
+    # Nothing per request lives on the middleware: each request's state stays in its own call.
+    __slots__ = ("app", "policy", "_header_key", "_header_key_length")
+
     def __init__(
         self,
         app: ASGIApp,
@@ -91,13 +94,14 @@ class SessionMiddleware:
 
         header_key = self._header_key
         request_headers = scope.get("headers", ())
-        raw_incoming = b""
-        for name, raw_incoming in request_headers:
+        raw_incoming: bytes | None = None
+        for name, value in request_headers:
             if name == header_key:
-                incoming: str | None = raw_incoming.decode("latin-1")
+                raw_incoming = value
                 break
         else:
-            incoming = _find_header_in_any_case(request_headers, header_key)
+            raw_incoming = _find_header_in_any_case(request_headers, header_key)
+        incoming = None if raw_incoming is None else raw_incoming.decode("latin-1")
 
         policy = self.policy
         context = policy.session_for(incoming, scope)
@@ -105,8 +109,8 @@ class SessionMiddleware:
             await self._reject(scope["type"], receive, send)
             return
         key_length = self._header_key_length
-        if context.id is incoming:
-            response_header = (header_key, raw_incoming)
+        if context.id is incoming and raw_incoming is not None:
+            response_header = (header_key, raw_incoming)  # the bytes that arrived, not re-encoded
         else:
             response_header = (header_key, context.id.encode("latin-1"))
             if policy.update_request_header:
@@ -168,7 +172,7 @@ _reset_session = _current_session.reset
 
 def _find_header_in_any_case(
     headers: Iterable[tuple[bytes, bytes]], lower_name: bytes
-) -> str | None:
+) -> bytes | None:
     """The first value of a header whose name may come in any case, or `None`.
 
     Servers should, but need not, lower-case header names (ASGI HTTP spec), so a request
@@ -177,5 +181,5 @@ def _find_header_in_any_case(
     length = len(lower_name)
     for name, value in headers:
         if len(name) == length and name.lower() == lower_name:
-            return value.decode("latin-1")
+            return value
     return None

@@ -52,6 +52,9 @@ class SessionMiddleware:
         TypeError, ValueError: An option is not one of the allowed values.
     """
 
+    # Nothing per request lives on the middleware: each request's state stays in its own call.
+    __slots__ = ("app", "policy", "_environ_key", "_header_lower")
+
     def __init__(
         self,
         app: WSGIApplication,
