@@ -194,7 +194,9 @@ def render(
         "## In-process ASGI: a minimal Starlette app",
         f"Each request is a fresh uvicorn-shaped scope with ten ordinary headers, sent straight to "
         f"the app on one event loop ({settings.rounds} rounds of {settings.asgi_calls} requests). "
-        "The valid-id rows send a UUID4 in the header each middleware reads.",
+        "The valid-id rows send a UUID4 in the header each middleware reads. The pass-through "
+        "middleware only makes a value current and wraps `send`: the floor under any session "
+        "middleware.",
         report.in_process_table(asgi, "asgi-correlation-id", asgi_bare),
         "## In-process WSGI: a minimal Flask app",
         f"Each request is a fresh environ with the same headers; the body is iterated and closed "
@@ -211,6 +213,9 @@ def render(
             "core, so the ratio of their rates is the ratio of their costs per request and the "
             "machine's drift hits both alike. The control row loads the bare app against a "
             f"second copy of itself. Medians of {settings.load_rounds} interleaved runs.",
+            "The reference row is a middleware that does less than any session middleware can: "
+            "under uvicorn, a pass-through that only makes a value current and wraps `send`; "
+            "under gunicorn, werkzeug's ProxyFix.",
             report.load_table(results),
         ]
     if where is not None:

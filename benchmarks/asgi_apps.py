@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
@@ -78,6 +79,34 @@ def session_recipe() -> Starlette:
     return starlette(Middleware(BaseHTTPMiddleware, dispatch=open_session))
 
 
+_floor_request: ContextVar[object] = ContextVar("benchmarks.floor_request")
+
+
+class PassThroughMiddleware:
+    """The least any session middleware does: make a value current and wrap `send`.
+
+    It reads no header, checks nothing and adds nothing to the response, so its cost is the
+    floor under every middleware of this shape, ops-session's included.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        def send_through(message: MutableMapping[str, Any]) -> Awaitable[None]:
+            return send(message)  # type: ignore[no-any-return]
+
+        token = _floor_request.set(scope)
+        try:
+            await self.app(scope, receive, send_through)
+        finally:
+            _floor_request.reset(token)
+
+
 def session_header(value: str = VALID_ID) -> list[tuple[bytes, bytes]]:
     return [(SESSION_HEADER_NAME.lower().encode(), value.encode())]
 
@@ -93,6 +122,10 @@ def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
             starlette(
                 Middleware(SessionMiddleware, attributes=lambda scope: {"path": scope["path"]})
             ),
+            session_header(),
+        ),
+        "pass-through middleware (the floor)": (
+            starlette(Middleware(PassThroughMiddleware)),
             session_header(),
         ),
         "asgi-correlation-id": (

@@ -41,6 +41,9 @@ ASGI_TARGETS = [
     LoadTarget("ops-session, valid id", "uvicorn", "ops_session_starlette", (SESSION,)),
     LoadTarget("ops-session, generated id", "uvicorn", "ops_session_starlette"),
     LoadTarget(
+        "pass-through middleware (the floor)", "uvicorn", "pass_through_starlette", (SESSION,)
+    ),
+    LoadTarget(
         "asgi-correlation-id",
         "uvicorn",
         "asgi_correlation_id_starlette",
@@ -57,6 +60,7 @@ WSGI_TARGETS = [
     ),
     LoadTarget("ops-session, valid id", "gunicorn", "ops_session_flask", (SESSION,)),
     LoadTarget("ops-session, generated id", "gunicorn", "ops_session_flask"),
+    LoadTarget("werkzeug ProxyFix", "gunicorn", "proxy_fix_flask", (SESSION,)),
 ]
 _REQUESTS_PER_SECOND = re.compile(r"Requests/sec:\s+([0-9.]+)")
 

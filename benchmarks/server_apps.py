@@ -12,6 +12,7 @@ _wsgi = wsgi_apps.configurations()
 bare_starlette = _asgi["bare Starlette"][0]
 bare_starlette_setting_the_header = asgi_apps.starlette_setting_the_header()
 ops_session_starlette = _asgi["ops-session, valid id"][0]
+pass_through_starlette = _asgi["pass-through middleware (the floor)"][0]
 asgi_correlation_id_starlette = _asgi["asgi-correlation-id"][0]
 
 bare_flask = _wsgi["bare Flask"][0]
@@ -19,3 +20,4 @@ bare_flask_setting_the_header = wsgi_apps.flask_app(
     {SESSION_HEADER_NAME: asgi_apps.VALID_ID}
 ).wsgi_app
 ops_session_flask = _wsgi["ops-session, valid id"][0]
+proxy_fix_flask = _wsgi["werkzeug ProxyFix"][0]
