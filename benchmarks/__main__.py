@@ -213,9 +213,9 @@ def render(
             "core, so the ratio of their rates is the ratio of their costs per request and the "
             "machine's drift hits both alike. The control row loads the bare app against a "
             f"second copy of itself. Medians of {settings.load_rounds} interleaved runs.",
-            "The reference row is a middleware that does less than any session middleware can: "
-            "under uvicorn, a pass-through that only makes a value current and wraps `send`; "
-            "under gunicorn, werkzeug's ProxyFix.",
+            "The reference row is a cheap middleware to compare with: under uvicorn, a "
+            "pass-through that only makes a value current and wraps `send`, the floor under any "
+            "session middleware; under gunicorn, werkzeug's ProxyFix.",
             report.load_table(results),
         ]
     if where is not None:
