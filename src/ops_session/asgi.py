@@ -61,7 +61,7 @@ class SessionMiddleware:
     """
 
     # Nothing per request lives on the middleware: each request's state stays in its own call.
-    __slots__ = ("app", "policy", "_header_key", "_header_key_length")
+    __slots__ = ("app", "policy", "_header_key")
 
     def __init__(
         self,
@@ -85,7 +85,6 @@ class SessionMiddleware:
         )
         # ASGI gives header names as lower-case bytes (asgiref specs/www.rst).
         self._header_key = header_name.lower().encode("latin-1")
-        self._header_key_length = len(self._header_key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in _SESSION_SCOPES:
@@ -108,7 +107,6 @@ class SessionMiddleware:
         if context is None:
             await self._reject(scope["type"], receive, send)
             return
-        key_length = self._header_key_length
         if context.id is incoming and raw_incoming is not None:
             response_header = (header_key, raw_incoming)  # the bytes that arrived, not re-encoded
         else:
@@ -134,10 +132,8 @@ class SessionMiddleware:
         def send_with_session_header(message: Message) -> Awaitable[None]:
             if message["type"] in _RESPONSE_START:
                 headers = message.get("headers", ())
-                for name, _ in headers:
-                    if len(name) == key_length and name.lower() == header_key:
-                        break  # the app chose its own value
-                else:
+                # When the app chose its own value, it stands.
+                if _find_header_in_any_case(headers, header_key) is None:
                     message["headers"] = [*headers, response_header]
             return send(message)
 
@@ -175,8 +171,9 @@ def _find_header_in_any_case(
 ) -> bytes | None:
     """The first value of a header whose name may come in any case, or `None`.
 
-    Servers should, but need not, lower-case header names (ASGI HTTP spec), so a request
-    without the lower-case name gets this second, slower look.
+    Servers should, but need not, lower-case request header names (ASGI HTTP spec), so a
+    request without the lower-case name gets this second, slower look; apps may write
+    response header names in any case.
     """
     length = len(lower_name)
     for name, value in headers:
