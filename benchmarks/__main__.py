@@ -19,6 +19,12 @@ from .timing import Result, interleave, paired_median
 
 ROOT = Path(__file__).resolve().parent.parent
 WSGI_STREAMS = {"ops-session, 10-chunk stream": "bare Flask, 10-chunk stream"}
+OURS = "ops-session, valid id"
+# The load runs: the server, its configurations (the bare app first), wrk's connections.
+SERVERS = [
+    ("uvicorn (h11, asyncio), one worker", load.ASGI_TARGETS, 64),
+    ("gunicorn, one sync worker", load.WSGI_TARGETS, 16),
+]
 
 
 @dataclass(frozen=True)
@@ -75,11 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Memory (tracemalloc) ...", flush=True)
         growth = memory.growth(runner, settings.memory_requests)
     loads: list[tuple[str, list[load.LoadResult]]] = []
+    profiles: list[tuple[str, profile.Profile]] = []
     if run_load:
-        for server, targets, connections in [
-            ("uvicorn (h11, asyncio), one worker", load.ASGI_TARGETS, 64),
-            ("gunicorn, one sync worker", load.WSGI_TARGETS, 16),
-        ]:
+        for server, targets, connections in SERVERS:
             print(f"Load on {server} ...", flush=True)
             loads.append(
                 (
@@ -93,13 +97,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
 
-    where: profile.Profile | None = None
-    if run_load and profile.py_spy_available():
-        print("Profile of a uvicorn worker under load (py-spy) ...", flush=True)
-        where = profile.profile_uvicorn(2.0 if options.quick else 10.0)
+        if profile.py_spy_available():
+            for server, targets, connections in SERVERS:
+                print(f"Profile of {server} under load (py-spy) ...", flush=True)
+                (ours,) = [target for target in targets if target.name == OURS]
+                seconds = 2.0 if options.quick else 10.0
+                profiles.append(
+                    (server, profile.profile_server(ours, connections=connections, seconds=seconds))
+                )
 
     goals = evaluate(asgi, wsgi, core_results, growth, loads)
-    text = render(settings, asgi, wsgi, core_results, growth, loads, goals, where)
+    text = render(settings, asgi, wsgi, core_results, growth, loads, goals, profiles)
     options.output.mkdir(parents=True, exist_ok=True)
     (options.output / "benchmarks.md").write_text(text, encoding="utf-8")
     report.chart(
@@ -122,9 +130,8 @@ def evaluate(
     growth: list[memory.Growth],
     loads: list[tuple[str, list[load.LoadResult]]],
 ) -> list[Goal]:
-    ours = "ops-session, valid id"
-    to_default = report.overhead_ratio(asgi, ours, "asgi-correlation-id", asgi_bare)
-    to_none = report.overhead_ratio(asgi, ours, "asgi-correlation-id, validator=None", asgi_bare)
+    to_default = report.overhead_ratio(asgi, OURS, "asgi-correlation-id", asgi_bare)
+    to_none = report.overhead_ratio(asgi, OURS, "asgi-correlation-id, validator=None", asgi_bare)
     goals = [
         Goal(
             "ASGI overhead ≤ 0.5 × asgi-correlation-id's (default validator)",
@@ -137,13 +144,13 @@ def evaluate(
             to_none < 1.0,
         ),
     ]
-    for name in (ours, "ops-session, 10-chunk stream"):
+    for name in (OURS, "ops-session, 10-chunk stream"):
         ratio = report.overhead_ratio(wsgi, name, "werkzeug ProxyFix", wsgi_bare)
         goals.append(
             Goal(f"WSGI overhead ({name}) ≤ 2 × ProxyFix's", f"{ratio:.2f} ×", ratio <= 2.0)
         )
     for server, results in loads:
-        (result,) = [result for result in results if result.name == ours]
+        (result,) = [result for result in results if result.name == OURS]
         ratio = result.ratio.median
         goals.append(Goal(f"{server}: throughput ≥ 0.97 × bare", f"{ratio:.3f} ×", ratio >= 0.97))
     yardstick, current = core_results[0], report.find(core_results, "current_session()")
@@ -174,7 +181,7 @@ def render(
     growth: list[memory.Growth],
     loads: list[tuple[str, list[load.LoadResult]]],
     goals: list[Goal],
-    where: profile.Profile | None,
+    profiles: list[tuple[str, profile.Profile]],
 ) -> str:
     today = datetime.date.today().isoformat()
     parts = [
@@ -218,14 +225,14 @@ def render(
             "session middleware; under gunicorn, werkzeug's ProxyFix.",
             report.load_table(results),
         ]
-    if where is not None:
+    for server, where in profiles:
         parts += [
-            "## Where the time goes under uvicorn",
-            "py-spy sampled the uvicorn worker serving the ops-session app (valid ids) while wrk "
-            f"loaded it: {where.own} of {where.samples} samples ({where.share:.1%}) had an "
-            "ops-session frame on top, which counts its own Python code and the C functions it "
-            "calls (the id check, the ContextVar), but not the app or the server. The rest is "
-            "uvicorn, h11, asyncio and Starlette. The busiest ops-session lines:",
+            f"## Where the time goes under {server}",
+            f"py-spy sampled {server} serving the ops-session app (valid ids) while wrk loaded it: "
+            f"{where.own} of {where.samples} samples ({where.share:.1%}) had an ops-session frame "
+            "on top, which counts its own Python code and the C functions it calls (the id "
+            "check, the ContextVar), but not the app or the server. The rest is the server, the "
+            "framework and the app. The busiest ops-session lines:",
             report.table(["line", "samples"], [[line, str(count)] for line, count in where.top]),
         ]
     parts += [

@@ -1,9 +1,9 @@
-"""Where a uvicorn worker's time goes under load: py-spy samples, and ops-session's share of them.
+"""Where a server's time goes under load: py-spy samples, and ops-session's share of them.
 
-The worker serves the Starlette app behind ops-session on CPU 0 while wrk loads it from CPU 1;
-py-spy samples its Python stacks. A sample counts as ops-session's when an ops-session frame is
-at the top of the stack, which includes the C functions it calls (the regular expression, the
-ContextVar), but not the app or the server that it calls in turn.
+The server runs the app behind ops-session on CPU 0 while wrk loads it from CPU 1; py-spy
+samples the Python stacks of the server and its workers. A sample counts as ops-session's when
+an ops-session frame is at the top of the stack, which includes the C functions it calls (the
+regular expression, the ContextVar), but not the app or the server that it calls in turn.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.servers import free_port, started
 
-from .load import ASGI_TARGETS, server_command, start_wrk
+from .load import LoadTarget, server_command, start_wrk
 
 
 @dataclass(frozen=True)
@@ -36,19 +36,19 @@ def py_spy_available() -> bool:
     return shutil.which("py-spy", path=str(Path(sys.executable).parent)) is not None
 
 
-def profile_uvicorn(seconds: float = 10.0) -> Profile:
-    (target,) = [t for t in ASGI_TARGETS if t.name == "ops-session, valid id"]
+def profile_server(target: LoadTarget, *, connections: int, seconds: float = 10.0) -> Profile:
     port = free_port()
     py_spy = str(Path(sys.executable).parent / "py-spy")
     with (
         tempfile.TemporaryDirectory() as directory,
         started(server_command(target, port), port) as server,
     ):
-        wrk = start_wrk(f"http://127.0.0.1:{port}/", target.headers, seconds + 4, 64)
+        wrk = start_wrk(f"http://127.0.0.1:{port}/", target.headers, seconds + 4, connections)
         raw = Path(directory) / "profile.txt"
         subprocess.run(
-            [py_spy, "record", "--pid", str(server.pid), "--duration", f"{seconds:g}"]
-            + ["--rate", "200", "--format", "raw", "--output", str(raw)],
+            [py_spy, "record", "--pid", str(server.pid), "--subprocesses"]
+            + ["--duration", f"{seconds:g}", "--rate", "200"]
+            + ["--format", "raw", "--output", str(raw)],
             check=True,
             capture_output=True,
             timeout=seconds + 60,
