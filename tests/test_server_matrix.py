@@ -20,6 +20,7 @@ import pytest
 
 from ops_session import SESSION_HEADER_NAME, is_valid_session_id
 
+from .concurrent_clients import get_concurrently
 from .hostile import hostile_text
 from .servers import HOST, free_port, raw_request, running
 
@@ -93,15 +94,6 @@ class Running:
     def client(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.url, http1=not self.server.http2, http2=self.server.http2, timeout=30
-        )
-
-    def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self.url,
-            http1=not self.server.http2,
-            http2=self.server.http2,
-            timeout=30,
-            limits=httpx.Limits(max_connections=64),
         )
 
 
@@ -190,21 +182,22 @@ def test_streamed_body_sees_the_session(served: Running) -> None:
 
 
 def test_concurrent_requests_never_cross(served: Running) -> None:
-    async def main() -> list[tuple[str, httpx.Response]]:
-        async with served.async_client() as client:
-
-            async def one(number: int) -> tuple[str, httpx.Response]:
-                session_id = f"conc-{number}"
-                response = await client.get(
-                    "/sleep", params={"delay": "0.02"}, headers={SESSION_HEADER_NAME: session_id}
-                )
-                return session_id, response
-
-            return await asyncio.gather(*(one(n) for n in range(CONCURRENT_REQUESTS)))
-
+    # Over HTTP/2, the requests of each client are streams interleaved on its one connection.
+    session_ids = [f"conc-{number}" for number in range(CONCURRENT_REQUESTS)]
+    results = asyncio.run(
+        get_concurrently(
+            served.url,
+            session_ids,
+            "/sleep",
+            clients=4 if served.server.http2 else 64,
+            streams_per_client=16 if served.server.http2 else 1,
+            http2=served.server.http2,
+            params={"delay": "0.02"},
+        )
+    )
     crossed = [
         (sent, response.headers.get(SESSION_HEADER_NAME), response.text)
-        for sent, response in asyncio.run(main())
+        for sent, response in results
         if (response.headers.get(SESSION_HEADER_NAME), response.json())
         != (sent, {"first": sent, "second": sent})
     ]

@@ -6,7 +6,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from websockets.sync.client import connect as websocket_connect
 
 from ops_session import SESSION_HEADER_NAME
 
+from .concurrent_clients import get_concurrently
 from .hostile import hostile_text
 from .servers import free_port, gunicorn_command, raw_request, running, uvicorn_command
 
@@ -258,35 +258,19 @@ def test_websocket_rejected_in_reject_mode(fastapi_strict_server: tuple[str, int
 
 
 def test_concurrent_requests_under_uvicorn_never_cross(fastapi_server: tuple[str, int]) -> None:
-    base_url, _ = fastapi_server
-
-    async def main() -> list[tuple[str, httpx.Response]]:
-        limits = httpx.Limits(max_connections=100)
-        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
-
-            async def one(number: int) -> tuple[str, httpx.Response]:
-                session_id = f"conc-{number}"
-                headers = {SESSION_HEADER_NAME: session_id}
-                return session_id, await client.get("/sleep", headers=headers)
-
-            return await asyncio.gather(*(one(n) for n in range(CONCURRENT_REQUESTS)))
-
-    results = asyncio.run(main())
-    assert_no_cross_talk(results)
+    assert_no_cross_talk(send_concurrently(fastapi_server, clients=100))
 
 
 def test_concurrent_requests_under_gunicorn_gthread_never_cross(
     flask_server: tuple[str, int],
 ) -> None:
-    base_url, _ = flask_server
-    with httpx.Client(base_url=base_url, timeout=30) as client, ThreadPoolExecutor(32) as pool:
+    assert_no_cross_talk(send_concurrently(flask_server, clients=32))
 
-        def one(number: int) -> tuple[str, httpx.Response]:
-            session_id = f"conc-{number}"
-            return session_id, client.get("/sleep", headers={SESSION_HEADER_NAME: session_id})
 
-        results = list(pool.map(one, range(CONCURRENT_REQUESTS)))
-    assert_no_cross_talk(results)
+def send_concurrently(server: tuple[str, int], *, clients: int) -> list[tuple[str, httpx.Response]]:
+    base_url, _ = server
+    session_ids = [f"conc-{number}" for number in range(CONCURRENT_REQUESTS)]
+    return asyncio.run(get_concurrently(base_url, session_ids, "/sleep", clients=clients))
 
 
 def assert_no_cross_talk(results: list[tuple[str, httpx.Response]]) -> None:
