@@ -69,7 +69,7 @@ async def open_session(request: Request, call_next: Any) -> Response:
     FastAPI's decorator (and Starlette's before 1.0) wraps such a function in a
     `BaseHTTPMiddleware`, which is what `session_recipe()` does.
     """
-    with session(request.headers.get(SESSION_HEADER_NAME) or None) as current:
+    with session(id=request.headers.get(SESSION_HEADER_NAME) or None) as current:
         response: Response = await call_next(request)
         response.headers[SESSION_HEADER_NAME] = current.id
         return response

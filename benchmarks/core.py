@@ -35,7 +35,7 @@ def contextvar_get_plus_a_call() -> object:
 
 
 def enter_and_exit() -> None:
-    with session(VALID_ID):
+    with session(id=VALID_ID):
         pass
 
 

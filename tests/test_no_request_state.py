@@ -18,7 +18,7 @@ import pytest
 
 import ops_session.asgi
 from ops_session import SessionMiddleware, WSGISessionMiddleware, current_session
-from ops_session._core import _current_session
+from ops_session._core import activate, deactivate
 from ops_session.asgi import Message, Receive, Scope, Send
 
 HEADERS = [None, b"valid-1", b"not valid", b"\xff"]
@@ -50,16 +50,16 @@ def test_asgi_resets_every_token_and_keeps_no_request_state(
     resets: list[contextvars.Token[Any]] = []
 
     def counting_set(value: Any) -> contextvars.Token[Any]:
-        token = _current_session.set(value)
+        token = activate(value)
         tokens.append(token)
         return token
 
     def counting_reset(token: contextvars.Token[Any]) -> None:
         resets.append(token)
-        _current_session.reset(token)
+        deactivate(token)
 
-    monkeypatch.setattr(ops_session.asgi, "_set_session", counting_set)
-    monkeypatch.setattr(ops_session.asgi, "_reset_session", counting_reset)
+    monkeypatch.setattr(ops_session.asgi, "activate", counting_set)
+    monkeypatch.setattr(ops_session.asgi, "deactivate", counting_reset)
     middleware = SessionMiddleware(asgi_app, on_invalid=on_invalid)
     before = snapshot(middleware)
 
@@ -102,7 +102,7 @@ def contexts_holding_a_session() -> list[contextvars.Context]:
     return [
         obj
         for obj in gc.get_objects()
-        if isinstance(obj, contextvars.Context) and obj.get(_current_session) is not None
+        if isinstance(obj, contextvars.Context) and obj.run(current_session) is not None
     ]
 
 

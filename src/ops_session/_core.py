@@ -1,19 +1,47 @@
 """The session itself: what it holds, how it becomes current, and how ids are read and checked.
 
-Nothing here knows about ASGI or WSGI; both middlewares translate their native request and
-response objects into these calls, so every rule about ids lives in this one module.
+Nothing here knows about ASGI or WSGI. Both middlewares and every integration translate their
+native objects into these calls, so every rule about ids, and the one way of making a session
+current (`activate` and `deactivate`), live in this one module.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
-from typing import Any, TypeAlias, Union
+from types import TracebackType
+from typing import NoReturn, TypeAlias
+
+from ._attributes import Jsonable, attributes_json, freeze_attributes
+
+__all__ = [
+    "MAX_SESSION_ID_LENGTH",
+    "SESSION_HEADER_NAME",
+    "VALID_SESSION_ID",
+    "Jsonable",
+    "RequestListener",
+    "SessionContext",
+    "activate",
+    "add_request_listener",
+    "attributes_json",
+    "continue_session",
+    "current_session",
+    "deactivate",
+    "extract_session_id",
+    "freeze_attributes",
+    "generate_session_id",
+    "inject_session",
+    "is_valid_session_id",
+    "notify_request_started",
+    "remove_request_listener",
+    "request_listeners",
+    "require_session",
+    "session",
+]
 
 SESSION_HEADER_NAME = "Mirascope-Session-Id"
 """The HTTP header that carries a session id between services."""
@@ -21,32 +49,33 @@ SESSION_HEADER_NAME = "Mirascope-Session-Id"
 MAX_SESSION_ID_LENGTH = 128
 """The longest incoming session id the default validator accepts."""
 
-Jsonable: TypeAlias = Union[  # noqa: UP007 (the string parts are forward references)
-    None, str, int, float, bool, Sequence["Jsonable"], Mapping[str, "Jsonable"]
-]
-"""A value that `json.dumps` can write: what session attributes may hold."""
-
-# Token characters that survive headers, URLs, log lines and span attributes unescaped. Checked by
-# shape rather than as a UUID: nginx's $request_id and OpenTelemetry ids are not UUIDs.
-_VALID_SESSION_ID = re.compile(rf"[A-Za-z0-9._:@+=/~-]{{1,{MAX_SESSION_ID_LENGTH}}}")
-_JSON_SCALARS = (str, int, float, bool, type(None))
+VALID_SESSION_ID = re.compile(rf"[A-Za-z0-9._:@+=/~-]{{1,{MAX_SESSION_ID_LENGTH}}}")
+"""The default rule for incoming ids, by shape rather than as a UUID: nginx's `$request_id` and
+OpenTelemetry ids are not UUIDs. These token characters survive headers, URLs, log lines and
+span attributes unescaped."""
 
 _current_session: ContextVar[SessionContext | None] = ContextVar(
     "ops_session.current_session", default=None
 )
+
+activate: Callable[[SessionContext | None], Token[SessionContext | None]] = _current_session.set
+"""Make a session current; keep the token and pass it to `deactivate` in the same Context."""
+
+deactivate: Callable[[Token[SessionContext | None]], None] = _current_session.reset
+"""Restore the session that was current before the `activate` call that gave `token`."""
 
 
 @dataclass(frozen=True, slots=True)
 class SessionContext:
     """One session: an id shared by related traces, and attributes describing it.
 
-    Instances are immutable: `attributes` holds a read-only copy of the mapping given, with nested
-    lists turned into tuples and nested mappings made read-only, so code that receives the
-    session later cannot change what others see.
+    Instances are immutable, and `attributes` holds a read-only copy of the mapping given: it
+    equals the input, `json.dumps` writes it, and it pickles and deep-copies, but no code that
+    receives the session later can change what others see.
 
     Example:
-        >>> SessionContext(id="chat-42", attributes={"user": "ada"}).attributes["user"]
-        'ada'
+        >>> SessionContext(id="chat-42", attributes={"user": "ada"}).attributes
+        {'user': 'ada'}
     """
 
     id: str = field(default_factory=lambda: generate_session_id())
@@ -64,29 +93,22 @@ class SessionContext:
         if not self.id:
             raise ValueError("A session id must be a non-empty str; pass no id to generate one.")
         if self.attributes is not None:
-            object.__setattr__(self, "attributes", _freeze_attributes(self.attributes))
+            object.__setattr__(self, "attributes", freeze_attributes(self.attributes))
+
+    @classmethod
+    def _trusted(cls, id: str, attributes: Mapping[str, Jsonable] | None) -> SessionContext:
+        """An instance from an id and attributes the caller already checked and froze.
+
+        The middlewares make one per request after doing that work themselves; going through
+        `__init__` would repeat it. `tests/test_core.py` pins the fields this sets.
+        """
+        context = object.__new__(cls)
+        object.__setattr__(context, "id", id)
+        object.__setattr__(context, "attributes", attributes)
+        return context
 
 
-_new_object = object.__new__
-_set_id = SessionContext.__dict__["id"].__set__
-_set_attributes = SessionContext.__dict__["attributes"].__set__
-
-
-def _checked_session_context(
-    id: str, frozen_attributes: Mapping[str, Jsonable] | None
-) -> SessionContext:
-    """A `SessionContext` from a checked id and frozen attributes, without checking them again.
-
-    The middlewares make one per request, after validating the id and freezing the attributes
-    themselves; this skips the dataclass's own checks and copy, which would repeat that work.
-    """
-    context: SessionContext = _new_object(SessionContext)
-    _set_id(context, id)
-    _set_attributes(context, frozen_attributes)
-    return context
-
-
-class _SessionScope:
+class _SessionScope(AbstractContextManager[SessionContext]):
     """Makes a `SessionContext` current on enter and restores the previous one on exit."""
 
     __slots__ = ("context", "_token")
@@ -100,7 +122,7 @@ class _SessionScope:
             raise RuntimeError(
                 "This session() block is already active; call session() again for a new block."
             )
-        self._token = _current_session.set(self.context)
+        self._token = activate(self.context)
         return self.context
 
     def __exit__(
@@ -112,19 +134,24 @@ class _SessionScope:
         token, self._token = self._token, None
         if token is None:
             raise RuntimeError("This session() block was exited without being entered.")
-        _current_session.reset(token)
+        deactivate(token)
 
-    def __call__(self, function: Any) -> Any:
-        raise TypeError(
-            "session() is a context manager, not a decorator: write `with session(...):` inside "
-            f"{getattr(function, '__qualname__', function)!r} instead."
-        )
+    def __call__(self, function: object) -> NoReturn:
+        _refuse_decorator(function)
+
+
+def _refuse_decorator(function: object) -> NoReturn:
+    raise TypeError(
+        "session() is a context manager, not a decorator: write `with session(...):` inside "
+        f"{getattr(function, '__qualname__', function)!r} instead."
+    )
 
 
 def session(
+    *decorated: object,
     id: str | None = None,
     attributes: Mapping[str, Jsonable] | None = None,
-) -> _SessionScope:
+) -> AbstractContextManager[SessionContext]:
     """Make a session current for the duration of a `with` block.
 
     The previous session (or none) is restored when the block exits, also when an exception
@@ -140,8 +167,9 @@ def session(
         A context manager whose `__enter__` returns the new `SessionContext`.
 
     Raises:
-        TypeError: `id` is not a `str`, or `attributes` is not JSON-compatible (the message
-            names the offending key).
+        TypeError: `id` is not a `str`, `attributes` is not JSON-compatible (the message names
+            the offending key), or `session` is used as a decorator or given positional
+            arguments.
         ValueError: `id` is empty.
 
     Example:
@@ -149,6 +177,13 @@ def session(
         ...     current_session() is current
         True
     """
+    if decorated:
+        if len(decorated) == 1 and callable(decorated[0]):
+            _refuse_decorator(decorated[0])
+        raise TypeError(
+            f"session() takes keyword arguments only, got {decorated!r}: "
+            "write session(id=...) or session(attributes=...)."
+        )
     if id is None:
         return _SessionScope(SessionContext(attributes=attributes))
     return _SessionScope(SessionContext(id, attributes))
@@ -157,6 +192,54 @@ def session(
 def current_session() -> SessionContext | None:
     """Return the session of the current `session()` block, or `None` outside of any."""
     return _current_session.get()
+
+
+def require_session() -> SessionContext:
+    """Return the current session; raise `LookupError` outside of any.
+
+    Use it where a session is always expected (a handler behind the middleware), so that the
+    type is `SessionContext` rather than an Optional.
+
+    Raises:
+        LookupError: No session is current; the message says how to open one.
+    """
+    current = _current_session.get()
+    if current is None:
+        raise LookupError(
+            "No session is current: add ops_session's middleware to the app (or call "
+            "ops_session.install(app)), or open one with `with session():`."
+        )
+    return current
+
+
+RequestListener: TypeAlias = Callable[[SessionContext], object]
+"""Called with a request's session as soon as a middleware has made it current."""
+
+request_listeners: list[RequestListener] = []
+"""The registered `RequestListener`s. Middlewares test this list before calling
+`notify_request_started`, so with none registered a request pays one truth test."""
+
+
+def add_request_listener(listener: RequestListener) -> None:
+    """Call `listener` for each request session a middleware starts (once, however often added).
+
+    This is how an integration reacts to a request's session, for example to stamp a server span
+    that was opened before the session. It runs inside the request's context, before the app.
+    """
+    if listener not in request_listeners:
+        request_listeners.append(listener)
+
+
+def remove_request_listener(listener: RequestListener) -> None:
+    """Stop calling a listener added with `add_request_listener`; unknown listeners are ignored."""
+    if listener in request_listeners:
+        request_listeners.remove(listener)
+
+
+def notify_request_started(context: SessionContext) -> None:
+    """Tell every registered listener that a request's session has started."""
+    for listener in request_listeners:
+        listener(context)
 
 
 def extract_session_id(
@@ -174,6 +257,9 @@ def extract_session_id(
 
     Returns:
         The session id, or `None` when the header is absent or empty.
+
+    Raises:
+        TypeError: The value is neither a `str` nor a list of `str` (such as `bytes`).
     """
     value = headers.get(header_name)
     if value is None:
@@ -182,20 +268,30 @@ def extract_session_id(
         value = headers.get(wanted)
         if value is None:
             for name, candidate in headers.items():
-                if name.lower() == wanted:
+                if isinstance(name, str) and name.lower() == wanted:
                     value = candidate
                     break
             else:
                 return None
     if not isinstance(value, str):
-        value = value[0] if value else ""
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else ""
+        if not isinstance(value, str):
+            raise TypeError(
+                f"The {header_name} header value must be a str or a list of str, got "
+                f"{type(value).__name__}; decode bytes headers (latin-1) first."
+            )
     return value or None
+
+
+# A table from a random hex digit to the RFC 9562 variant digit it becomes (8, 9, a or b).
+_UUID_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def generate_session_id() -> str:
     """Return a new random session id: a UUID4 string such as `'9b2f4c1e-...'`."""
     # The string str(uuid.uuid4()) gives, from the same 16 random bytes, at a third of its cost:
-    # the version digit is 4 and the variant digit one of 8, 9, a, b (RFC 9562).
+    # `make bench`, "The core alone", rows "generate_session_id()" and "str(uuid.uuid4())".
     digits = os.urandom(16).hex()
     return (
         f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-"
@@ -203,24 +299,21 @@ def generate_session_id() -> str:
     )
 
 
-_UUID_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
 def is_valid_session_id(value: str) -> bool:
     """Whether `value` is safe to accept as an incoming session id.
 
     Valid ids have 1 to 128 characters from `A-Z a-z 0-9 . _ : @ + = / ~ -`: UUIDs, ULIDs,
     nginx `$request_id` values and OpenTelemetry ids all pass, while anything that could break a
-    header, a log line or a URL does not.
+    header, a log line or a URL does not. A value that is not a `str` is not valid.
     """
-    return _VALID_SESSION_ID.fullmatch(value) is not None
+    return isinstance(value, str) and VALID_SESSION_ID.fullmatch(value) is not None
 
 
 def inject_session(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
     """Write the current session's id into outgoing request headers.
 
-    Outside a session the headers are left as they are. A session header already present is
-    kept, so a caller can still forward a different id on purpose.
+    Outside a session the headers are left as they are. A session header already present, in
+    any case, is kept, so a caller can still forward a different id on purpose.
 
     Args:
         headers: The outgoing headers, changed in place.
@@ -239,48 +332,31 @@ def inject_session(headers: MutableMapping[str, str]) -> MutableMapping[str, str
     return headers
 
 
-def _freeze_attributes(attributes: Mapping[str, Jsonable]) -> Mapping[str, Jsonable]:
-    if not isinstance(attributes, Mapping):
-        raise TypeError(
-            f"Session attributes must be a mapping of str to JSON values, got {attributes!r}."
-        )
-    return _freeze_mapping(attributes, "attributes")
+@contextmanager
+def continue_session(
+    headers: Mapping[str, str | list[str]],
+    *,
+    generate: bool = False,
+    header_name: str = SESSION_HEADER_NAME,
+) -> Iterator[SessionContext | None]:
+    """Continue the session a carrier of headers brings: the receiving half of `inject_session`.
 
+    A valid id (read as `extract_session_id` reads it) opens `session(id=...)` for the block and
+    yields its `SessionContext`. A missing or invalid id yields `None` and changes nothing,
+    unless `generate=True`, which opens a session with a new id instead. Use it wherever work
+    arrives with headers: queue messages, job payloads, gRPC metadata.
 
-def _freeze_mapping(mapping: Mapping[Any, object], path: str) -> Mapping[str, Jsonable]:
-    frozen: dict[str, Jsonable] = {}
-    for key, item in mapping.items():
-        if not isinstance(key, str):
-            raise TypeError(f"Session {path} keys must be str, got {key!r}.")
-        frozen[key] = _freeze(item, f"{path}[{key!r}]")
-    return MappingProxyType(frozen)
-
-
-def _freeze(value: object, path: str) -> Jsonable:
-    if isinstance(value, _JSON_SCALARS):
-        return value
-    if isinstance(value, Mapping):
-        return _freeze_mapping(value, path)
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-        return tuple(_freeze(item, f"{path}[{index}]") for index, item in enumerate(value))
-    raise TypeError(
-        f"Session {path} must be JSON-compatible (str, int, float, bool, None, lists and "
-        f"mappings of those), got {type(value).__name__} {value!r}; convert it first."
-    )
-
-
-def _attributes_json(attributes: Mapping[str, Jsonable] | None) -> str | None:
-    """Frozen attributes as compact JSON, or `None` when there are none."""
-    if not attributes:
-        return None
-    # Frozen mappings are read-only proxies, which json writes through dict().
-    return json.dumps(attributes, default=dict, separators=(",", ":"), ensure_ascii=False)
-
-
-def _thaw(value: Jsonable) -> Any:
-    """A plain, mutable copy of frozen attributes: dicts and lists, as JSON tools expect."""
-    if isinstance(value, Mapping):
-        return {key: _thaw(item) for key, item in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(item) for item in value]
-    return value
+    Example:
+        >>> with continue_session({"mirascope-session-id": "chat-42"}) as current:
+        ...     current.id if current else None
+        'chat-42'
+    """
+    incoming = extract_session_id(headers, header_name=header_name)
+    if incoming is not None and is_valid_session_id(incoming):
+        with session(id=incoming) as current:
+            yield current
+    elif generate:
+        with session() as current:
+            yield current
+    else:
+        yield None

@@ -8,12 +8,11 @@ from collections.abc import Callable, Mapping
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from ._core import (
-    _VALID_SESSION_ID,
     SESSION_HEADER_NAME,
+    VALID_SESSION_ID,
     Jsonable,
     SessionContext,
-    _checked_session_context,
-    _freeze_attributes,
+    freeze_attributes,
     generate_session_id,
     is_valid_session_id,
 )
@@ -85,7 +84,7 @@ class SessionPolicy(Generic[RequestT]):
         self.attributes: Callable[[RequestT], Mapping[str, Jsonable] | None] | None = None
         self._constant_attributes: Mapping[str, Jsonable] | None = None
         if isinstance(attributes, Mapping):
-            self._constant_attributes = _freeze_attributes(attributes)
+            self._constant_attributes = freeze_attributes(attributes)
         elif callable(attributes):
             self.attributes = attributes
         elif attributes is not None:
@@ -95,22 +94,25 @@ class SessionPolicy(Generic[RequestT]):
             )
         # Called on every request's id: the default check is a bare regex match.
         self.accepts: Callable[[str], object] = (
-            _VALID_SESSION_ID.fullmatch if validator is is_valid_session_id else self._custom_check
+            VALID_SESSION_ID.fullmatch if validator is is_valid_session_id else self._custom_check
         )
         if generator is not generate_session_id:
             # A generator that cannot make an acceptable id fails here, when the app starts,
             # rather than on the first request that arrives without one.
             self.generate_id()
 
-    def session_for(self, incoming: str | None, request: RequestT) -> SessionContext | None:
-        """The session a request runs in, or `None` when the request must be rejected.
+    def session_for(
+        self, incoming: str | None, request: RequestT
+    ) -> tuple[SessionContext, bool] | None:
+        """The session a request runs in and whether its id was generated; `None` to reject.
 
-        A valid incoming id is used as is (the same object, so callers can tell with `is`
-        whether it was replaced); a missing one is generated, and an invalid one is generated
-        or rejected.
+        A valid incoming id is used as is; a missing one is generated, and an invalid one is
+        generated or rejected. When the id was generated, the adapters show it to the app and
+        answer with it instead of the incoming bytes.
         """
         if incoming and self.accepts(incoming):
             session_id = incoming
+            generated = False
         else:
             if incoming:
                 # The raw value is attacker-controlled: keep it out of logs
@@ -124,11 +126,12 @@ class SessionPolicy(Generic[RequestT]):
                 if self.reject_invalid:
                     return None
             session_id = self.generate_id()
+            generated = True
         attributes = self._constant_attributes
         if self.attributes is not None:
             computed = self.attributes(request)
-            attributes = None if computed is None else _freeze_attributes(computed)
-        return _checked_session_context(session_id, attributes)
+            attributes = None if computed is None else freeze_attributes(computed)
+        return SessionContext._trusted(session_id, attributes), generated
 
     def generate_id(self) -> str:
         session_id = self.generator()

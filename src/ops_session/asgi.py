@@ -7,9 +7,12 @@ from typing import Any
 
 from ._core import (
     SESSION_HEADER_NAME,
-    _current_session,
+    activate,
+    deactivate,
     generate_session_id,
     is_valid_session_id,
+    notify_request_started,
+    request_listeners,
 )
 from ._policy import Attributes, OnInvalid, SessionPolicy
 
@@ -103,11 +106,12 @@ class SessionMiddleware:
         incoming = None if raw_incoming is None else raw_incoming.decode("latin-1")
 
         policy = self.policy
-        context = policy.session_for(incoming, scope)
-        if context is None:
+        decision = policy.session_for(incoming, scope)
+        if decision is None:
             await self._reject(scope["type"], receive, send)
             return
-        if context.id is incoming and raw_incoming is not None:
+        context, generated = decision
+        if not generated and raw_incoming is not None:
             response_header = (header_key, raw_incoming)  # the bytes that arrived, not re-encoded
         else:
             response_header = (header_key, context.id.encode("latin-1"))
@@ -137,11 +141,13 @@ class SessionMiddleware:
                     message["headers"] = [*headers, response_header]
             return send(message)
 
-        token = _set_session(context)
+        token = activate(context)
         try:
+            if request_listeners:
+                notify_request_started(context)
             await self.app(scope, receive, send_with_session_header)
         finally:
-            _reset_session(token)
+            deactivate(token)
 
     async def _reject(self, scope_type: str, receive: Receive, send: Send) -> None:
         if scope_type == "websocket":
@@ -160,10 +166,6 @@ class SessionMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-_set_session = _current_session.set
-_reset_session = _current_session.reset
 
 
 def _find_header_in_any_case(

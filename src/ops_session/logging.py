@@ -6,7 +6,7 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
-from ._core import _attributes_json, _thaw, current_session
+from ._core import attributes_json, current_session
 
 
 class SessionLogFilter(logging.Filter):
@@ -36,7 +36,7 @@ class SessionLogFilter(logging.Filter):
             record.session_attributes = self.default
         else:
             record.session_id = current.id
-            record.session_attributes = _attributes_json(current.attributes) or self.default
+            record.session_attributes = attributes_json(current.attributes) or self.default
         return True
 
 
@@ -52,5 +52,5 @@ def add_session(
     if current is not None:
         event_dict.setdefault("session_id", current.id)
         if current.attributes:
-            event_dict.setdefault("session_attributes", _thaw(current.attributes))
+            event_dict.setdefault("session_attributes", current.attributes)
     return event_dict

@@ -26,7 +26,7 @@ except ImportError as error:
         "ops_session.otel needs the OpenTelemetry API and SDK: install 'ops-session[otel]'."
     ) from error
 
-from ._core import SESSION_HEADER_NAME, _attributes_json, current_session, is_valid_session_id
+from ._core import SESSION_HEADER_NAME, attributes_json, current_session, is_valid_session_id
 
 SESSION_ID_ATTRIBUTE = "session.id"
 """The OpenTelemetry semantic-convention attribute for the session id."""
@@ -55,7 +55,7 @@ class SessionSpanProcessor(SpanProcessor):
             return
         span.set_attribute(SESSION_ID_ATTRIBUTE, current.id)
         span.set_attribute(MIRASCOPE_SESSION_ID_ATTRIBUTE, current.id)
-        attributes = _attributes_json(current.attributes)
+        attributes = attributes_json(current.attributes)
         if attributes is not None:
             span.set_attribute(MIRASCOPE_SESSION_ATTRIBUTES_ATTRIBUTE, attributes)
 

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from ._core import (
     SESSION_HEADER_NAME,
-    _current_session,
+    activate,
     generate_session_id,
     is_valid_session_id,
+    notify_request_started,
+    request_listeners,
 )
 from ._policy import Attributes, OnInvalid, SessionPolicy
 
@@ -81,8 +83,8 @@ class SessionMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         policy = self.policy
         incoming = environ.get(self._environ_key)
-        session_context = policy.session_for(incoming, environ)
-        if session_context is None:
+        decision = policy.session_for(incoming, environ)
+        if decision is None:
             rejection = policy.rejection_body
             start_response(
                 "400 Bad Request",
@@ -92,7 +94,8 @@ class SessionMiddleware:
                 ],
             )
             return [rejection]
-        if session_context.id is not incoming and policy.update_request_header:
+        session_context, generated = decision
+        if generated and policy.update_request_header:
             environ[self._environ_key] = session_context.id
         response_header = (policy.header_name, session_context.id)
         header_lower = self._header_lower
@@ -115,7 +118,9 @@ class SessionMiddleware:
         # ContextVar token must not be reset outside the Context that set it (otel-python#2606).
         # The Context is dropped with the response, so the session is never reset inside it.
         context = contextvars.copy_context()
-        context.run(_current_session.set, session_context)
+        context.run(activate, session_context)
+        if request_listeners:
+            context.run(notify_request_started, session_context)
         body = context.run(self.app, environ, start_response_with_session_header)
         if isinstance(body, (list, tuple)):
             return body  # iterating it runs no app code, and servers may use its len()
