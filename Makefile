@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo bench soak lint format clean
+.PHONY: venv system-deps test demo bench bench-check soak lint format clean
+
+# Debian packages the live tests start for real: COMMAND=PACKAGE, installed when COMMAND is missing.
+SYSTEM_DEPS :=
 
 venv: $(STAMP)
 
@@ -15,17 +18,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --editable . --group dev
 	touch $@
 
-test: venv
+system-deps:
+	tools/system_deps.sh $(SYSTEM_DEPS)
+
+test: venv system-deps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage report
 
 demo: venv
-	$(BIN)/python examples/demo.py
+	$(BIN)/python -m tools.demo
 
 # The soak also runs in `make test`; this prints its figures.
 soak: venv
-	$(BIN)/python -m tests.soak
+	$(BIN)/python -m tests.live.soak
 
 # wrk loads the real servers; it comes from the distribution's packages.
 bench: venv
@@ -33,6 +39,10 @@ bench: venv
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
 	$(BIN)/python -m benchmarks
+
+# The quick, figure-free run of the benchmark code, so that it cannot rot.
+bench-check: venv
+	$(BIN)/python -m pytest -p no:cacheprovider benchmarks/test_quick.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from subprocess import PIPE, STDOUT, Popen
 
-from tests.servers import free_port, running
+from tools.loopback import free_port, running
 
 from ops_session import SESSION_HEADER_NAME
 

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import free_port, started
+from tools.loopback import free_port, started
 
 from .load import LoadTarget, server_command, start_wrk
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
 from ops_session.asgi import STATE_KEY, Message, Receive, Scope, Send, SessionMiddleware
 
-from .apps.asgi_app import build
-from .hostile import hostile_bytes
+from .live.apps.asgi_app import build
+from .support.hostile import hostile_bytes
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ import pytest
 from ops_session import SESSION_HEADER_NAME, session
 from ops_session.httpx import add_session_header, add_session_header_async, send_session
 
-from .echo_server import echo_server
+from .support.echo_server import echo_server
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from ops_session import SESSION_HEADER_NAME, session
 from ops_session.otel import SessionPropagator, SessionSpanProcessor, extracted_session_id
 
-from .echo_server import echo_server
+from .support.echo_server import echo_server
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_otel_propagators_env_makes_instrumented_clients_send_the_header(
 ) -> None:
     with echo_server() as url:
         completed = subprocess.run(
-            [sys.executable, "-m", "tests.propagation_client", url],
+            [sys.executable, "-m", "tests.live.propagation_client", url],
             cwd=Path(__file__).resolve().parent.parent,
             env={**os.environ, "OTEL_PROPAGATORS": propagators},
             capture_output=True,

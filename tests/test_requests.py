@@ -10,7 +10,7 @@ import requests
 from ops_session import SESSION_HEADER_NAME, session
 from ops_session.requests import SessionAdapter, send_session
 
-from .echo_server import echo_server
+from .support.echo_server import echo_server
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from werkzeug.test import Client, EnvironBuilder
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
 from ops_session.wsgi import SessionMiddleware
 
-from .hostile import hostile_text
+from .support.hostile import hostile_text
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment

@@ -13,7 +13,9 @@ spans both services. The first three send the header through ops-session's one-l
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,17 +23,63 @@ from typing import Any
 import httpx
 import requests
 from fastapi import FastAPI, Request
+from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 import ops_session.httpx
 import ops_session.requests
-from examples.telemetry import setup_telemetry
 from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session
+from ops_session.otel import SessionSpanProcessor
 
 FLASK_APP_URL = os.environ.get("FLASK_APP_URL", "http://127.0.0.1:5001")
 ATTRIBUTES = {"app": "chat-demo"}
+
+
+# Telemetry: spans to $SPANS_FILE as JSON lines (standard output when unset), log lines to
+# $LOG_FILE (standard error when unset), each stamped with the session. `make demo` reads both.
+LOG_FORMAT = "%(asctime)s {service} session=%(session_id)s %(name)s: %(message)s"
+
+
+def setup_telemetry(service: str) -> None:
+    """Install a tracer provider that stamps spans with the session, and a session log handler."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SessionSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(_json_lines_exporter()))
+    trace.set_tracer_provider(provider)
+    logging.config.dictConfig(_logging_config(service))
+
+
+def _json_lines_exporter() -> ConsoleSpanExporter:
+    spans_file = os.environ.get("SPANS_FILE")
+    out = open(spans_file, "a", buffering=1, encoding="utf-8") if spans_file else sys.stdout
+
+    def one_line(span: ReadableSpan) -> str:
+        return str(span.to_json(indent=None)) + "\n"
+
+    return ConsoleSpanExporter(out=out, formatter=one_line)
+
+
+def _logging_config(service: str) -> dict[str, Any]:
+    log_file = os.environ.get("LOG_FILE")
+    handler: dict[str, Any] = (
+        {"class": "logging.FileHandler", "filename": log_file, "encoding": "utf-8"}
+        if log_file
+        else {"class": "logging.StreamHandler"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"session": {"()": "ops_session.logging.SessionLogFilter"}},
+        "formatters": {"session": {"format": LOG_FORMAT.format(service=service)}},
+        "handlers": {"session": {**handler, "filters": ["session"], "formatter": "session"}},
+        "root": {"level": "INFO", "handlers": ["session"]},
+    }
+
 
 setup_telemetry("fastapi_app")
 HTTPXClientInstrumentor().instrument()

@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import secrets
 import socket
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ops_session import SESSION_HEADER_NAME
 
-from tests.servers import (  # noqa: E402
-    DEMO_PROPAGATORS,
-    ExampleService,
-    example_services,
-    raw_request,
-    wait_for_trace,
-)
-
-from ops_session import SESSION_HEADER_NAME  # noqa: E402
+from .example_services import DEMO_PROPAGATORS, ExampleService, example_services, wait_for_trace
+from .loopback import raw_request
 
 HOSTILE = "<script>alert(1)</script>"
 CASES: list[tuple[str, str, bytes | None]] = [

@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from tools.loopback import free_port, gunicorn_command, raw_request, running, uvicorn_command
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as websocket_connect
 
 from ops_session import SESSION_HEADER_NAME
 
-from .concurrent_clients import get_concurrently
-from .hostile import hostile_text
-from .servers import free_port, gunicorn_command, raw_request, running, uvicorn_command
+from ..support.clients import get_concurrently
+from ..support.hostile import hostile_text
 
 pytestmark = pytest.mark.servers
 
@@ -40,27 +40,27 @@ def serve(kind: str, target: str) -> Iterator[tuple[str, int]]:
 
 @pytest.fixture(scope="module")
 def fastapi_server() -> Iterator[tuple[str, int]]:
-    yield from serve("uvicorn", "tests.apps.asgi_app:app")
+    yield from serve("uvicorn", "tests.live.apps.asgi_app:app")
 
 
 @pytest.fixture(scope="module")
 def fastapi_outermost_server() -> Iterator[tuple[str, int]]:
-    yield from serve("uvicorn", "tests.apps.asgi_app:outermost")
+    yield from serve("uvicorn", "tests.live.apps.asgi_app:outermost")
 
 
 @pytest.fixture(scope="module")
 def fastapi_strict_server() -> Iterator[tuple[str, int]]:
-    yield from serve("uvicorn", "tests.apps.asgi_app:strict")
+    yield from serve("uvicorn", "tests.live.apps.asgi_app:strict")
 
 
 @pytest.fixture(scope="module")
 def flask_server() -> Iterator[tuple[str, int]]:
-    yield from serve("gunicorn", "tests.apps.wsgi_app:app")
+    yield from serve("gunicorn", "tests.live.apps.wsgi_app:app")
 
 
 @pytest.fixture(scope="module")
 def flask_strict_server() -> Iterator[tuple[str, int]]:
-    yield from serve("gunicorn", "tests.apps.wsgi_app:strict")
+    yield from serve("gunicorn", "tests.live.apps.wsgi_app:strict")
 
 
 @pytest.fixture(params=["fastapi", "fastapi-outermost", "flask"])

@@ -13,10 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tools.example_services import ExampleService, example_services, wait_for_trace
 
 from ops_session import SESSION_HEADER_NAME
-
-from .servers import ExampleService, example_services, wait_for_trace
 
 pytestmark = pytest.mark.servers
 

@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import pytest
+from tools.loopback import free_port
 
-from .servers import free_port
 from .soak import SERVERS, WARM_UP, soak
 
 pytestmark = pytest.mark.servers

@@ -14,12 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from tools.loopback import HOST, free_port, running, uvicorn_command
 from websockets.sync.client import connect as websocket_connect
 
 from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session, session
 from ops_session.asgi import Message, Receive, Scope, Send
-
-from .servers import HOST, free_port, running, uvicorn_command
 
 SCOPE: Scope = {"type": "http", "headers": [(b"mirascope-session-id", b"fault-1")]}
 
@@ -95,7 +94,7 @@ def test_session_is_restored_after_the_fault(fault: str, error: type[Exception] 
 @pytest.fixture(scope="module")
 def uvicorn_url() -> Iterator[str]:
     port = free_port()
-    with running(uvicorn_command("tests.apps.asgi_app:app", port), port) as url:
+    with running(uvicorn_command("tests.live.apps.asgi_app:app", port), port) as url:
         yield url
 
 

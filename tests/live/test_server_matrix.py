@@ -17,17 +17,17 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from tools.loopback import HOST, free_port, raw_request, running
 
 from ops_session import SESSION_HEADER_NAME, is_valid_session_id
 
-from .concurrent_clients import get_concurrently
-from .hostile import hostile_text
-from .servers import HOST, free_port, raw_request, running
+from ..support.clients import get_concurrently
+from ..support.hostile import hostile_text
 
 pytestmark = pytest.mark.servers
 
-ASGI_APP = "tests.apps.asgi_app:app"
-WSGI_APP = "tests.apps.wsgi_app:app"
+ASGI_APP = "tests.live.apps.asgi_app:app"
+WSGI_APP = "tests.live.apps.wsgi_app:app"
 CONCURRENT_REQUESTS = 200
 
 

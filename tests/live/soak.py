@@ -20,9 +20,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops_session import SESSION_HEADER_NAME, is_valid_session_id
+from tools.loopback import free_port, gunicorn_command, started, uvicorn_command
 
-from .servers import free_port, gunicorn_command, started, uvicorn_command
+from ops_session import SESSION_HEADER_NAME, is_valid_session_id
 
 HOSTILE = [b"a b", b"<script>alert(1)</script>", b"a" * 129, b"a,b", b"\xff\xfe", b"a;b"]
 WARM_UP = 2_000
@@ -139,8 +139,8 @@ def soak(command: list[str], port: int, requests: int, connections: int) -> tupl
 
 
 SERVERS = {
-    "uvicorn": lambda port: uvicorn_command("tests.apps.asgi_app:app", port),
-    "gunicorn-gthread": lambda port: gunicorn_command("tests.apps.wsgi_app:app", port),
+    "uvicorn": lambda port: uvicorn_command("tests.live.apps.asgi_app:app", port),
+    "gunicorn-gthread": lambda port: gunicorn_command("tests.live.apps.wsgi_app:app", port),
 }
 
 
