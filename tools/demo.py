@@ -19,18 +19,21 @@ import httpx
 from ops_session import SESSION_HEADER_NAME
 
 from .example_services import DEMO_PROPAGATORS, ExampleService, example_services, wait_for_trace
+from .hostile import HOSTILE_VALUES
 from .loopback import raw_request
 
-HOSTILE = "<script>alert(1)</script>"
+SHOWN_HOSTILE = ("script", "129-chars", "obs-text", "utf-8")
 CASES: list[tuple[str, str, bytes | None]] = [
     ("valid id", "/session", b"chat-42"),
     ("no id", "/session", None),
-    ("hostile id", "/session", HOSTILE.encode()),
-    ("129 characters", "/session", b"a" * 129),
-    ("non-ASCII bytes", "/session", b"\xff\xfe caf\xc3\xa9"),
+    *(
+        (f"hostile: {name}", "/session", raw)
+        for name, raw, _ in HOSTILE_VALUES
+        if name in SHOWN_HOSTILE
+    ),
     ("hop, valid id", "/hop", b"chat-42"),
     ("hop, no id", "/hop", None),
-    ("hop, hostile id", "/hop", HOSTILE.encode()),
+    ("hop, hostile id", "/hop", dict((n, r) for n, r, _ in HOSTILE_VALUES)["script"]),
 ]
 
 

@@ -17,14 +17,16 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.hostile import sendable_values
 from tools.loopback import free_port, gunicorn_command, started, uvicorn_command
 
 from ops_session import SESSION_HEADER_NAME, is_valid_session_id
 
-HOSTILE = [b"a b", b"<script>alert(1)</script>", b"a" * 129, b"a,b", b"\xff\xfe", b"a;b"]
+HOSTILE = sendable_values()
 WARM_UP = 2_000
 
 
@@ -138,9 +140,17 @@ def soak(command: list[str], port: int, requests: int, connections: int) -> tupl
     return tally, elapsed
 
 
-SERVERS = {
-    "uvicorn": lambda port: uvicorn_command("tests.live.apps.asgi_app:app", port),
-    "gunicorn-gthread": lambda port: gunicorn_command("tests.live.apps.wsgi_app:app", port),
+def _uvicorn(port: int) -> list[str]:
+    return uvicorn_command("tests.live.apps.asgi_app:app", port)
+
+
+def _gunicorn(port: int) -> list[str]:
+    return gunicorn_command("tests.live.apps.wsgi_app:app", port)
+
+
+SERVERS: dict[str, Callable[[int], list[str]]] = {
+    "uvicorn": _uvicorn,
+    "gunicorn-gthread": _gunicorn,
 }
 
 

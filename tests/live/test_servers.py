@@ -1,27 +1,243 @@
-"""The middlewares under real servers on 127.0.0.1: uvicorn for FastAPI, gunicorn for Flask."""
+"""The middlewares under real servers on 127.0.0.1 ephemeral ports, stopped by process id.
+
+One conformance matrix runs against every common ASGI and WSGI server, with the test apps of
+`tests/live/apps` (the ASGI app both through `add_middleware` and wrapped outermost): a valid id
+is used and echoed, a missing or invalid one is replaced and shown to the app
+(`update_request_header`), hostile bytes sent over a raw socket get a clear outcome and never an
+echo or a crash, streamed bodies, nested sessions and concurrent requests each see their own
+session, and an unhandled error leaves nothing behind for the next request. The tests after the
+matrix cover what only one framework has: FastAPI's threadpool, background tasks, lifespan,
+websockets and 500 handler, Flask's reused worker threads, and reject mode.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
-from tools.loopback import free_port, gunicorn_command, raw_request, running, uvicorn_command
+from tools.loopback import HOST, free_port, gunicorn_command, raw_request, running, uvicorn_command
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as websocket_connect
 
-from ops_session import SESSION_HEADER_NAME
+from ops_session import SESSION_HEADER_NAME, is_valid_session_id
 
 from ..support.clients import get_concurrently
 from ..support.hostile import hostile_text
 
 pytestmark = pytest.mark.servers
 
-CONCURRENT_REQUESTS = 400
+ASGI_APP = "tests.live.apps.asgi_app:app"
+ASGI_OUTERMOST = "tests.live.apps.asgi_app:outermost"
+WSGI_APP = "tests.live.apps.wsgi_app:app"
+CONCURRENT_REQUESTS = 200
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    command: Callable[[int], list[str]]
+    http2: bool = False  # the client speaks HTTP/2 (prior knowledge, no TLS)
+
+
+def module(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", *arguments]
+
+
+def uvicorn(http: str, app: str = ASGI_APP) -> Callable[[int], list[str]]:
+    return lambda port: module(
+        "uvicorn", app, "--http", http, "--host", HOST, "--port", str(port),
+        "--log-level", "warning", "--no-access-log",
+    )  # fmt: skip
+
+
+def hypercorn(port: int) -> list[str]:
+    return module("hypercorn", ASGI_APP, "--bind", f"{HOST}:{port}", "--log-level", "warning")
+
+
+def granian(interface: str, app: str) -> Callable[[int], list[str]]:
+    return lambda port: module(
+        "granian", "--interface", interface, "--host", HOST, "--port", str(port),
+        "--workers", "1", "--log-level", "warning", app,
+    )  # fmt: skip
+
+
+def gunicorn(worker_class: str, app: str, *options: str) -> Callable[[int], list[str]]:
+    return lambda port: module(
+        "gunicorn", app, "--bind", f"{HOST}:{port}", "--workers", "1",
+        "--worker-class", worker_class, "--log-level", "warning", *options,
+    )  # fmt: skip
+
+
+def waitress(port: int) -> list[str]:
+    return module("waitress", f"--listen={HOST}:{port}", "--threads=8", WSGI_APP)
+
+
+SERVERS = [
+    Server("uvicorn-h11", uvicorn("h11")),
+    Server("uvicorn-httptools", uvicorn("httptools")),
+    Server("uvicorn-outermost", uvicorn("h11", ASGI_OUTERMOST)),
+    Server("hypercorn-http1.1", hypercorn),
+    Server("hypercorn-http2", hypercorn, http2=True),
+    Server("granian-asgi", granian("asgi", ASGI_APP)),
+    Server("gunicorn-uvicorn-worker", gunicorn("uvicorn_worker.UvicornWorker", ASGI_APP)),
+    Server("gunicorn-sync", gunicorn("sync", WSGI_APP)),
+    Server("gunicorn-gthread", gunicorn("gthread", WSGI_APP, "--threads", "8")),
+    Server("waitress", waitress),
+    Server("granian-wsgi", granian("wsgi", WSGI_APP)),
+]
+
+
+@dataclass(frozen=True)
+class Running:
+    server: Server
+    url: str
+    port: int
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, http1=not self.server.http2, http2=self.server.http2, timeout=30
+        )
+
+
+@pytest.fixture(scope="module", params=SERVERS, ids=[server.name for server in SERVERS])
+def served(request: pytest.FixtureRequest) -> Iterator[Running]:
+    server: Server = request.param
+    port = free_port()
+    with running(server.command(port), port) as url:
+        yield Running(server, url, port)
+
+
+def test_valid_id_is_used_and_echoed(served: Running) -> None:
+    with served.client() as client:
+        response = client.get("/session", headers={SESSION_HEADER_NAME: "matrix-1"})
+    assert response.status_code == 200
+    assert response.http_version == ("HTTP/2" if served.server.http2 else "HTTP/1.1")
+    assert response.headers.get_list(SESSION_HEADER_NAME) == ["matrix-1"]
+    assert response.json()["id"] == "matrix-1"
+    assert response.json()["request_header"] == "matrix-1"
+
+
+@pytest.mark.parametrize("value", [None, *hostile_text(sendable_only=True)])
+def test_missing_or_invalid_id_is_replaced(served: Running, value: str | None) -> None:
+    headers = {} if value is None else {SESSION_HEADER_NAME: value}
+    with served.client() as client:
+        response = client.get("/session", headers=headers)
+    assert response.status_code == 200
+    (generated,) = response.headers.get_list(SESSION_HEADER_NAME)
+    assert is_uuid4(generated)
+    assert response.json()["id"] == generated
+    assert response.json()["request_header"] == generated  # update_request_header
+    if value:
+        assert value not in response.text
+
+
+# (case, raw header lines, what a 200 response's session header must be: an exact id, or
+# "generated" for a new UUID4, or "either" where servers differ in how they pass it on)
+RAW_CASES: list[tuple[str, bytes, str]] = [
+    ("crlf-injection", b"Mirascope-Session-Id: crlf-1\r\nX-Injected: yes", "crlf-1"),
+    ("bare-cr", b"Mirascope-Session-Id: a\rX-Injected: yes", "generated"),
+    ("nul", b"Mirascope-Session-Id: a\x00b", "generated"),
+    ("obs-text", b"Mirascope-Session-Id: caf\xe9\xff", "generated"),
+    ("utf-8", b"Mirascope-Session-Id: caf\xc3\xa9", "generated"),
+    ("64-kib", b"Mirascope-Session-Id: " + b"a" * 65536, "generated"),
+    (
+        "repeated-1000",
+        b"\r\n".join(b"Mirascope-Session-Id: rep-%d" % n for n in range(1000)),
+        "either",
+    ),
+    ("odd-case-name", b"mIrAsCoPe-SeSsIoN-iD: odd-1", "odd-1"),
+    ("upper-case-name", b"MIRASCOPE-SESSION-ID: upper-1", "upper-1"),
+    ("empty", b"Mirascope-Session-Id:", "generated"),
+    ("whitespace-only", b"Mirascope-Session-Id:    \t ", "generated"),
+]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [pytest.param(lines, expected, id=case) for case, lines, expected in RAW_CASES],
+)
+def test_hostile_bytes_over_a_raw_socket(served: Running, lines: bytes, expected: str) -> None:
+    """Sent as HTTP/1.1 bytes, which every server here also accepts on its port."""
+    request = b"GET /session HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + lines
+    try:
+        status, headers, body = raw_request(served.port, request + b"\r\n\r\n")
+    except (OSError, ValueError, IndexError):
+        status, headers, body = 0, {}, b""  # the server dropped a request it would not parse
+    echoed = headers.get(SESSION_HEADER_NAME.lower(), [])
+    assert "x-injected" not in headers
+    assert status < 500, body
+    if status == 200:
+        (session_id,) = echoed
+        assert is_valid_session_id(session_id)
+        if expected == "generated":
+            assert is_uuid4(session_id)
+        elif expected != "either":
+            assert session_id == expected
+        assert b'"id":"%s"' % session_id.encode() in body.replace(b" ", b"")
+        assert b"\xff" not in body and "caf\u00e9".encode() not in body
+    else:
+        assert echoed == [], (status, echoed)  # the server refused it before the app ran
+    with served.client() as client:  # and the server still answers
+        assert client.get("/session").status_code == 200
+
+
+def test_streamed_body_sees_the_session(served: Running) -> None:
+    with served.client() as client:
+        response = client.get("/stream", headers={SESSION_HEADER_NAME: "stream-1"})
+    assert response.text.split() == ["stream-1"] * 5
+
+
+def test_nested_session_inside_a_handler(served: Running) -> None:
+    with served.client() as client:
+        response = client.get("/nested", headers={SESSION_HEADER_NAME: "outer-1"})
+    assert response.json() == {"outer": "outer-1", "inner": "nested-inner", "after": "outer-1"}
+    assert response.headers[SESSION_HEADER_NAME] == "outer-1"
+
+
+def test_one_header_when_the_app_set_its_own(served: Running) -> None:
+    with served.client() as client:
+        response = client.get("/own-header", headers={SESSION_HEADER_NAME: "incoming"})
+    assert response.headers.get_list(SESSION_HEADER_NAME) == ["app-chosen"]
+
+
+def test_concurrent_requests_never_cross(served: Running) -> None:
+    # Over HTTP/2, the requests of each client are streams interleaved on its one connection.
+    session_ids = [f"conc-{number}" for number in range(CONCURRENT_REQUESTS)]
+    results = asyncio.run(
+        get_concurrently(
+            served.url,
+            session_ids,
+            "/sleep",
+            clients=4 if served.server.http2 else 64,
+            streams_per_client=16 if served.server.http2 else 1,
+            http2=served.server.http2,
+            params={"delay": "0.02"},
+        )
+    )
+    crossed = [
+        (sent, response.headers.get(SESSION_HEADER_NAME), response.text)
+        for sent, response in results
+        if (response.headers.get(SESSION_HEADER_NAME), response.json())
+        != (sent, {"first": sent, "second": sent})
+    ]
+    assert crossed == []
+
+
+def test_error_leaves_nothing_for_the_next_request(served: Running) -> None:
+    with served.client() as client:
+        failed = client.get("/error", headers={SESSION_HEADER_NAME: "error-1"})
+    assert failed.status_code == 500
+    with served.client() as client:
+        after = client.get("/session")
+    assert after.status_code == 200
+    assert after.json()["id"] not in (None, "error-1")
+    assert after.headers[SESSION_HEADER_NAME] == after.json()["id"]
 
 
 def is_uuid4(value: str) -> bool:
@@ -31,46 +247,42 @@ def is_uuid4(value: str) -> bool:
         return False
 
 
-def serve(kind: str, target: str) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    command = uvicorn_command(target, port) if kind == "uvicorn" else gunicorn_command(target, port)
+# What only one framework has.
+
+
+def serve(command: list[str], port: int) -> Iterator[tuple[str, int]]:
     with running(command, port) as base_url:
         yield base_url, port
 
 
 @pytest.fixture(scope="module")
 def fastapi_server() -> Iterator[tuple[str, int]]:
-    yield from serve("uvicorn", "tests.live.apps.asgi_app:app")
+    port = free_port()
+    yield from serve(uvicorn_command("tests.live.apps.asgi_app:app", port), port)
 
 
 @pytest.fixture(scope="module")
 def fastapi_outermost_server() -> Iterator[tuple[str, int]]:
-    yield from serve("uvicorn", "tests.live.apps.asgi_app:outermost")
+    port = free_port()
+    yield from serve(uvicorn_command("tests.live.apps.asgi_app:outermost", port), port)
 
 
 @pytest.fixture(scope="module")
 def fastapi_strict_server() -> Iterator[tuple[str, int]]:
-    yield from serve("uvicorn", "tests.live.apps.asgi_app:strict")
+    port = free_port()
+    yield from serve(uvicorn_command("tests.live.apps.asgi_app:strict", port), port)
 
 
 @pytest.fixture(scope="module")
 def flask_server() -> Iterator[tuple[str, int]]:
-    yield from serve("gunicorn", "tests.live.apps.wsgi_app:app")
+    port = free_port()
+    yield from serve(gunicorn_command("tests.live.apps.wsgi_app:app", port), port)
 
 
 @pytest.fixture(scope="module")
 def flask_strict_server() -> Iterator[tuple[str, int]]:
-    yield from serve("gunicorn", "tests.live.apps.wsgi_app:strict")
-
-
-@pytest.fixture(params=["fastapi", "fastapi-outermost", "flask"])
-def server(request: pytest.FixtureRequest) -> tuple[str, int]:
-    name = {
-        "fastapi": "fastapi_server",
-        "fastapi-outermost": "fastapi_outermost_server",
-        "flask": "flask_server",
-    }[request.param]
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+    port = free_port()
+    yield from serve(gunicorn_command("tests.live.apps.wsgi_app:strict", port), port)
 
 
 @pytest.fixture(params=["fastapi", "flask"])
@@ -79,100 +291,18 @@ def strict_server(request: pytest.FixtureRequest) -> tuple[str, int]:
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
-HOSTILE_VALUES = hostile_text(sendable_only=True)
-
-
-def test_valid_id_is_echoed(server: tuple[str, int]) -> None:
-    base_url, _ = server
-    response = httpx.get(f"{base_url}/session", headers={SESSION_HEADER_NAME: "chat-42"})
-    assert response.status_code == 200
-    assert response.headers.get_list(SESSION_HEADER_NAME) == ["chat-42"]
-    assert response.json()["id"] == "chat-42"
-    assert response.json()["request_header"] == "chat-42"
-
-
-def test_missing_id_gets_a_uuid4(server: tuple[str, int]) -> None:
-    base_url, _ = server
-    response = httpx.get(f"{base_url}/session")
-    (generated,) = response.headers.get_list(SESSION_HEADER_NAME)
-    assert is_uuid4(generated)
-    assert response.json()["id"] == generated
-    assert response.json()["request_header"] == generated
-
-
-@pytest.mark.parametrize("value", HOSTILE_VALUES)
-def test_invalid_id_is_replaced_and_never_echoed(server: tuple[str, int], value: str) -> None:
-    base_url, _ = server
-    response = httpx.get(f"{base_url}/session", headers={SESSION_HEADER_NAME: value})
-    assert response.status_code == 200
-    (sent,) = response.headers.get_list(SESSION_HEADER_NAME)
-    assert is_uuid4(sent)
-    assert response.json()["id"] == sent
-    assert value not in response.text
-
-
 @pytest.mark.parametrize(
-    "raw_value",
-    [
-        pytest.param(b"\xff\xfe\xfd", id="obs-text"),
-        pytest.param("caf\u00e9".encode(), id="utf-8"),
-    ],
+    "value", [*hostile_text(sendable_only=True), pytest.param("\u00ff", id="latin-1")]
 )
-def test_non_ascii_bytes_over_a_raw_socket_are_never_echoed(
-    server: tuple[str, int], raw_value: bytes
-) -> None:
-    _, port = server
-    status, headers, body = raw_request(
-        port,
-        b"GET /session HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        b"Mirascope-Session-Id: " + raw_value + b"\r\n\r\n",
-    )
-    assert raw_value not in body
-    assert status == 200
-    (sent,) = headers["mirascope-session-id"]
-    assert is_uuid4(sent)
-
-
-@pytest.mark.parametrize("value", [*HOSTILE_VALUES, pytest.param("\u00ff", id="latin-1")])
 def test_reject_mode_answers_400(strict_server: tuple[str, int], value: str) -> None:
     base_url, _ = strict_server
-    headers = {SESSION_HEADER_NAME: value.encode("latin-1")}
+    headers = {SESSION_HEADER_NAME.encode(): value.encode("latin-1")}
     response = httpx.get(f"{base_url}/session", headers=headers)
     assert response.status_code == 400
     assert response.text == "Invalid Mirascope-Session-Id header.\n"
     assert SESSION_HEADER_NAME not in response.headers
     ok = httpx.get(f"{base_url}/session", headers={SESSION_HEADER_NAME: "fine-1"})
     assert ok.status_code == 200 and ok.json()["id"] == "fine-1"
-
-
-def test_streaming_body_sees_the_session(server: tuple[str, int]) -> None:
-    base_url, _ = server
-    with httpx.stream("GET", f"{base_url}/stream", headers={SESSION_HEADER_NAME: "st-1"}) as r:
-        assert r.headers[SESSION_HEADER_NAME] == "st-1"
-        assert list(r.iter_lines()) == ["st-1"] * 5
-
-
-def test_nested_session_inside_a_handler(server: tuple[str, int]) -> None:
-    base_url, _ = server
-    response = httpx.get(f"{base_url}/nested", headers={SESSION_HEADER_NAME: "outer-1"})
-    assert response.json() == {"outer": "outer-1", "inner": "nested-inner", "after": "outer-1"}
-    assert response.headers[SESSION_HEADER_NAME] == "outer-1"
-
-
-def test_one_header_when_the_app_set_its_own(server: tuple[str, int]) -> None:
-    base_url, _ = server
-    response = httpx.get(f"{base_url}/own-header", headers={SESSION_HEADER_NAME: "incoming"})
-    assert response.headers.get_list(SESSION_HEADER_NAME) == ["app-chosen"]
-
-
-def test_no_leak_into_later_requests_after_an_unhandled_error(server: tuple[str, int]) -> None:
-    base_url, _ = server
-    # A new connection each: uvicorn closes a connection whose app raised.
-    failed = httpx.get(f"{base_url}/error", headers={SESSION_HEADER_NAME: "doomed-1"})
-    assert failed.status_code == 500
-    later = [httpx.get(f"{base_url}/session").json() for _ in range(10)]
-    assert all(is_uuid4(seen["id"]) for seen in later)
-    assert "doomed-1" not in {seen["id"] for seen in later}
 
 
 def test_flask_error_and_next_request_share_a_thread_but_not_a_session(
@@ -255,32 +385,3 @@ def test_websocket_rejected_in_reject_mode(fastapi_strict_server: tuple[str, int
             f"ws://127.0.0.1:{port}/ws", additional_headers={SESSION_HEADER_NAME: "a,b"}
         )
     assert rejected.value.response.status_code == 403  # how servers refuse a closed handshake
-
-
-def test_concurrent_requests_under_uvicorn_never_cross(fastapi_server: tuple[str, int]) -> None:
-    assert_no_cross_talk(send_concurrently(fastapi_server, clients=100))
-
-
-def test_concurrent_requests_under_gunicorn_gthread_never_cross(
-    flask_server: tuple[str, int],
-) -> None:
-    assert_no_cross_talk(send_concurrently(flask_server, clients=32))
-
-
-def send_concurrently(server: tuple[str, int], *, clients: int) -> list[tuple[str, httpx.Response]]:
-    base_url, _ = server
-    session_ids = [f"conc-{number}" for number in range(CONCURRENT_REQUESTS)]
-    return asyncio.run(get_concurrently(base_url, session_ids, "/sleep", clients=clients))
-
-
-def assert_no_cross_talk(results: list[tuple[str, httpx.Response]]) -> None:
-    assert len(results) == CONCURRENT_REQUESTS
-    mismatches: list[Any] = []
-    for session_id, response in results:
-        seen = response.json()
-        if (seen["first"], seen["second"], response.headers[SESSION_HEADER_NAME]) != (
-            session_id,
-            session_id,
-        ) + (session_id,):
-            mismatches.append((session_id, seen))
-    assert mismatches == []

@@ -57,7 +57,7 @@ def build(**options: Any) -> flask.Flask:
         return flask.Response("own", headers={SESSION_HEADER_NAME: "app-chosen"})
 
     @app.get("/error")
-    def fail() -> None:
+    def fail() -> flask.Response:
         raise RuntimeError("unhandled on purpose")
 
     app.wsgi_app = WSGISessionMiddleware(app.wsgi_app, **options)  # type: ignore[method-assign]
