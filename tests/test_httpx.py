@@ -2,21 +2,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from ops_session import SESSION_HEADER_NAME, session
 from ops_session.httpx import add_session_header, add_session_header_async, send_session
-
-from .support.echo_server import echo_server
-
-
-@pytest.fixture(scope="module")
-def echo_url() -> Iterator[str]:
-    with echo_server() as url:
-        yield url
 
 
 def test_sync_client_sends_the_session(echo_url: str) -> None:

@@ -2,21 +2,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from ops_session import SESSION_HEADER_NAME, session
 from ops_session.requests import SessionAdapter, send_session
-
-from .support.echo_server import echo_server
-
-
-@pytest.fixture(scope="module")
-def echo_url() -> Iterator[str]:
-    with echo_server() as url:
-        yield url
 
 
 def test_requests_session_sends_the_session(echo_url: str) -> None:

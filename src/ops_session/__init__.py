@@ -6,13 +6,16 @@ from ._core import (
     SESSION_HEADER_NAME,
     Jsonable,
     SessionContext,
+    continue_session,
     current_session,
     extract_session_id,
     generate_session_id,
     inject_session,
     is_valid_session_id,
+    require_session,
     session,
 )
+from ._install import install
 from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
@@ -24,10 +27,13 @@ __all__ = [
     "SessionContext",
     "SessionMiddleware",
     "WSGISessionMiddleware",
+    "continue_session",
     "current_session",
     "extract_session_id",
     "generate_session_id",
     "inject_session",
+    "install",
     "is_valid_session_id",
+    "require_session",
     "session",
 ]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from ._core import (
+    CARRIABLE_SESSION_ID,
     SESSION_HEADER_NAME,
     VALID_SESSION_ID,
     Jsonable,
@@ -27,9 +28,6 @@ logger = logging.getLogger("ops_session")
 
 # An RFC 9110 token: what a header name may be made of.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-# Whatever a custom validator says, an id echoed into a header or a log line stays printable
-# ASCII without spaces, and bounded.
-_SAFE_SESSION_ID = re.compile(r"[!-~]{1,1024}")
 
 
 class SessionPolicy(Generic[RequestT]):
@@ -45,6 +43,7 @@ class SessionPolicy(Generic[RequestT]):
         "accepts",
         "rejection_body",
         "_constant_attributes",
+        "_check_generated",
     )
 
     def __init__(
@@ -96,7 +95,12 @@ class SessionPolicy(Generic[RequestT]):
         self.accepts: Callable[[str], object] = (
             VALID_SESSION_ID.fullmatch if validator is is_valid_session_id else self._custom_check
         )
-        if generator is not generate_session_id:
+        # The default generator makes ids the default validator accepts; any other pair is
+        # checked, so that a service never issues an id that it would itself refuse.
+        self._check_generated = not (
+            generator is generate_session_id and validator is is_valid_session_id
+        )
+        if self._check_generated:
             # A generator that cannot make an acceptable id fails here, when the app starts,
             # rather than on the first request that arrives without one.
             self.generate_id()
@@ -135,9 +139,7 @@ class SessionPolicy(Generic[RequestT]):
 
     def generate_id(self) -> str:
         session_id = self.generator()
-        if self.generator is not generate_session_id and not (
-            isinstance(session_id, str) and self.accepts(session_id)
-        ):
+        if self._check_generated and not (isinstance(session_id, str) and self.accepts(session_id)):
             raise RuntimeError(
                 f"The session id generator {self.generator!r} returned {session_id!r}, which "
                 "the validator rejects; make it return ids the validator accepts."
@@ -145,6 +147,6 @@ class SessionPolicy(Generic[RequestT]):
         return session_id
 
     def _custom_check(self, session_id: str) -> bool:
-        return _SAFE_SESSION_ID.fullmatch(session_id) is not None and bool(
+        return CARRIABLE_SESSION_ID.fullmatch(session_id) is not None and bool(
             self.validator(session_id)
         )
