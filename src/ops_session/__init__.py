@@ -13,6 +13,7 @@ from ._core import (
     is_valid_session_id,
     session,
 )
+from ._outgoing import OutgoingHosts, set_outgoing_hosts
 from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Jsonable",
+    "OutgoingHosts",
     "SESSION_HEADER_NAME",
     "SessionContext",
     "SessionMiddleware",
@@ -30,4 +32,5 @@ __all__ = [
     "inject_session",
     "is_valid_session_id",
     "session",
+    "set_outgoing_hosts",
 ]
