@@ -5,7 +5,12 @@ from collections.abc import Callable, Iterable
 import pytest
 
 from ops_session import OutgoingHosts, session, set_outgoing_hosts
-from ops_session._outgoing import OUTGOING_HOSTS_ENV, outgoing_hosts, update_session_header
+from ops_session._outgoing import (
+    OUTGOING_HOSTS_ENV,
+    client_rule,
+    outgoing_hosts,
+    update_session_header,
+)
 
 from .support.hostile import hostile_text
 
@@ -175,3 +180,12 @@ def test_update_session_header_follows_the_process_rule_without_its_own(
         headers: dict[str, str] = {}
         assert update_session_header(headers, "llm.example.com", None, None) is None
         assert update_session_header(headers, "api.internal", None, None) == "s-2"
+
+
+def test_a_hook_following_a_bad_environment_variable_fails_when_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "localhost:8000")
+    with pytest.raises(ValueError, match=OUTGOING_HOSTS_ENV):
+        client_rule(None)
+    assert client_rule(["api.internal"]) == OutgoingHosts(["api.internal"])

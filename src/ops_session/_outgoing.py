@@ -20,6 +20,7 @@ from ._core import SESSION_HEADER_NAME, current_session
 __all__ = [
     "OUTGOING_HOSTS_ENV",
     "OutgoingHosts",
+    "client_rule",
     "outgoing_hosts",
     "set_outgoing_hosts",
     "update_session_header",
@@ -166,6 +167,18 @@ def outgoing_hosts() -> OutgoingHosts:
             raise ValueError(f"{OUTGOING_HOSTS_ENV}={raw!r} is invalid: {error}") from None
     _from_env = (raw, rule)
     return rule
+
+
+def client_rule(hosts: Iterable[str] | None) -> OutgoingHosts | None:
+    """A client hook's own rule from its `hosts=` argument; `None` means the process-wide one.
+
+    Checks the environment variable now when the hook will follow it, so a bad value stops the
+    app where the client is built rather than at its first request.
+    """
+    if hosts is None:
+        outgoing_hosts()
+        return None
+    return OutgoingHosts(hosts)
 
 
 def update_session_header(

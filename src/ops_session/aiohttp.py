@@ -13,7 +13,7 @@ except ImportError as error:
         "ops_session.aiohttp needs aiohttp: install 'ops-session[aiohttp]'."
     ) from error
 
-from ._outgoing import OutgoingHosts, update_session_header
+from ._outgoing import client_rule, update_session_header
 
 
 class SessionTraceConfig(aiohttp.TraceConfig):
@@ -32,7 +32,7 @@ class SessionTraceConfig(aiohttp.TraceConfig):
             unless set.
 
     Raises:
-        ValueError: A host pattern is invalid.
+        ValueError: A host pattern, or `OPS_SESSION_OUTGOING_HOSTS` when it applies, is invalid.
 
     Example:
         aiohttp.ClientSession(trace_configs=[SessionTraceConfig(hosts=["*.internal"])])
@@ -40,7 +40,7 @@ class SessionTraceConfig(aiohttp.TraceConfig):
 
     def __init__(self, *, hosts: Iterable[str] | None = None) -> None:
         super().__init__()
-        self.hosts = None if hosts is None else OutgoingHosts(hosts)
+        self.hosts = client_rule(hosts)
         self.on_request_start.append(self._add_session_header)
         self.on_request_redirect.append(self._update_on_redirect)
 

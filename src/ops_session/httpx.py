@@ -13,7 +13,7 @@ try:
 except ImportError as error:
     raise ImportError("ops_session.httpx needs httpx: install 'ops-session[httpx]'.") from error
 
-from ._outgoing import OutgoingHosts, update_session_header
+from ._outgoing import client_rule, update_session_header
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 
@@ -24,7 +24,7 @@ _SENT = "ops_session.sent_session_id"
 
 class _HostsHook:
     def __init__(self, *, hosts: Iterable[str] | None = None) -> None:
-        self.hosts = None if hosts is None else OutgoingHosts(hosts)
+        self.hosts = client_rule(hosts)
 
     def _apply(self, request: httpx.Request) -> None:
         request.extensions[_SENT] = update_session_header(
@@ -83,7 +83,7 @@ def send_session(client: ClientT, *, hosts: Iterable[str] | None = None) -> Clie
     Raises:
         TypeError: `client` is not an httpx client (an `httpx2` one takes
             `ops_session.httpx2.send_session`).
-        ValueError: A host pattern is invalid.
+        ValueError: A host pattern, or `OPS_SESSION_OUTGOING_HOSTS` when it applies, is invalid.
 
     Example:
         client = send_session(httpx.AsyncClient(), hosts=["*.internal"])

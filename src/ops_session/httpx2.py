@@ -14,7 +14,7 @@ try:
 except ImportError as error:
     raise ImportError("ops_session.httpx2 needs httpx2: install 'ops-session[httpx2]'.") from error
 
-from ._outgoing import OutgoingHosts, update_session_header
+from ._outgoing import client_rule, update_session_header
 
 ClientT = TypeVar("ClientT", httpx2.Client, httpx2.AsyncClient)
 
@@ -25,7 +25,7 @@ _SENT = "ops_session.sent_session_id"
 
 class _HostsHook:
     def __init__(self, *, hosts: Iterable[str] | None = None) -> None:
-        self.hosts = None if hosts is None else OutgoingHosts(hosts)
+        self.hosts = client_rule(hosts)
 
     def _apply(self, request: httpx2.Request) -> None:
         request.extensions[_SENT] = update_session_header(
@@ -84,7 +84,7 @@ def send_session(client: ClientT, *, hosts: Iterable[str] | None = None) -> Clie
     Raises:
         TypeError: `client` is not an httpx2 client (an `httpx` one takes
             `ops_session.httpx.send_session`).
-        ValueError: A host pattern is invalid.
+        ValueError: A host pattern, or `OPS_SESSION_OUTGOING_HOSTS` when it applies, is invalid.
 
     Example:
         client = send_session(httpx2.AsyncClient(), hosts=["*.internal"])

@@ -14,7 +14,7 @@ except ImportError as error:
     ) from error
 
 from ._core import SESSION_HEADER_NAME
-from ._outgoing import OutgoingHosts, update_session_header
+from ._outgoing import OutgoingHosts, client_rule, update_session_header
 
 
 class _SentSessionId(str):
@@ -63,12 +63,12 @@ def send_session(http: requests.Session, *, hosts: Iterable[str] | None = None) 
             `OPS_SESSION_OUTGOING_HOSTS`), which allows every host unless set.
 
     Raises:
-        ValueError: A host pattern is invalid.
+        ValueError: A host pattern, or `OPS_SESSION_OUTGOING_HOSTS` when it applies, is invalid.
 
     Example:
         http = send_session(requests.Session(), hosts=["*.internal"])
     """
-    rule = None if hosts is None else OutgoingHosts(hosts)
+    rule = client_rule(hosts)
     current = vars(http).get("send")
     send = current.send if isinstance(current, _SessionSender) else http.send
     # An instance attribute shadows the method: `Session.request` and `resolve_redirects` both
