@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 import pytest
@@ -8,10 +8,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ops_session import current_session
+from ops_session import current_session, set_outgoing_hosts
 from ops_session.otel import SessionSpanProcessor
 
-from .support.echo_server import echo_server
+from .support.echo_server import echo_server, echo_servers
+from .support.outgoing import HOSTS
 
 
 @pytest.fixture
@@ -47,3 +48,19 @@ def echo_url() -> Iterator[str]:
     """A server on 127.0.0.1 that answers with the session header it received."""
     with echo_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def loopback_servers() -> Iterator[dict[str, str]]:
+    """Echo servers on 127.0.0.1, 127.0.0.2 and 127.0.0.3: three hosts for outgoing requests."""
+    with echo_servers(*HOSTS) as servers:
+        yield servers
+
+
+@pytest.fixture
+def process_hosts() -> Iterator[Callable[[Iterable[str] | None], None]]:
+    """`set_outgoing_hosts`, put back to the default after the test."""
+    try:
+        yield set_outgoing_hosts
+    finally:
+        set_outgoing_hosts(None)

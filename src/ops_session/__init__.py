@@ -16,6 +16,7 @@ from ._core import (
     session,
 )
 from ._install import install
+from ._outgoing import OutgoingHosts, set_outgoing_hosts
 from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Jsonable",
+    "OutgoingHosts",
     "SESSION_HEADER_NAME",
     "SessionContext",
     "SessionMiddleware",
@@ -36,4 +38,5 @@ __all__ = [
     "is_valid_session_id",
     "require_session",
     "session",
+    "set_outgoing_hosts",
 ]
