@@ -9,6 +9,7 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OpenTelemetryWSGI
 from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
@@ -29,6 +30,9 @@ from .conftest import Tracing
 pytestmark = pytest.mark.anyio
 
 HEADERS = {SESSION_HEADER_NAME: "install-1"}
+ORDERS = pytest.mark.parametrize(
+    "instrument_first", [True, False], ids=["instrument-first", "install-first"]
+)
 
 
 def fastapi_app() -> FastAPI:
@@ -98,9 +102,7 @@ async def test_unhandled_exception_names_its_session_in_the_traceback() -> None:
     assert raised.value.__notes__ == ["ops-session: raised in session install-1"]
 
 
-@pytest.mark.parametrize(
-    "instrument_first", [True, False], ids=["instrument-first", "install-first"]
-)
+@ORDERS
 async def test_fastapi_instrumentor_server_span_runs_in_the_session(
     tracing: Tracing, instrument_first: bool
 ) -> None:
@@ -197,3 +199,25 @@ def test_other_apps_are_refused_with_the_alternative(app: Any) -> None:
 def test_require_session_outside_a_session_says_how_to_open_one() -> None:
     with pytest.raises(LookupError, match="install"):
         require_session()
+
+
+@ORDERS
+def test_flask_instrumentor_server_span_runs_in_the_session(
+    tracing: Tracing, instrument_first: bool
+) -> None:
+    app = flask_app()
+    instrument = FlaskInstrumentor.instrument_app
+    if instrument_first:
+        instrument(app, tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]
+        install(app)
+    else:
+        install(app)
+        instrument(app, tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]
+    try:
+        assert Client(app).get("/session", headers=HEADERS).json == {"id": "install-1"}
+    finally:
+        FlaskInstrumentor.uninstrument_app(app)  # type: ignore[no-untyped-call]
+    (server_span,) = [
+        span for span in tracing.exporter.get_finished_spans() if span.kind == SpanKind.SERVER
+    ]
+    assert (server_span.attributes or {}).get("session.id") == "install-1"

@@ -11,14 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from pytest_examples import CodeExample, find_examples
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-EXAMPLES = [example for example in find_examples(README) if example.prefix == "python"]
+from .support.readme import CodeBlock, code_blocks
+
+EXAMPLES = code_blocks("python")
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)
-def test_readme_block_runs_as_pasted(example: CodeExample) -> None:
+def test_readme_block_runs_as_pasted(example: CodeBlock) -> None:
     ran = subprocess.run(
         [sys.executable, "-c", example.source], capture_output=True, text=True, check=False
     )
