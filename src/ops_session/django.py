@@ -121,6 +121,9 @@ class SessionMiddleware:
     Example:
         MIDDLEWARE = ["ops_session.django.SessionMiddleware", *MIDDLEWARE]
         OPS_SESSION = {"attributes": {"app": "shop"}}   # optional
+
+    Raises:
+        ImproperlyConfigured: `OPS_SESSION` is not valid, when Django loads the middleware.
     """
 
     sync_capable = True
