@@ -99,10 +99,12 @@ def wsgi_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
 
 def contexts_holding_a_session() -> list[contextvars.Context]:
     gc.collect()
+    # type() rather than isinstance(): Context cannot be subclassed, and isinstance() would ask
+    # lazy objects (Django's settings-backed ones) for their __class__, which sets them up.
     return [
         obj
         for obj in gc.get_objects()
-        if isinstance(obj, contextvars.Context) and obj.run(current_session) is not None
+        if type(obj) is contextvars.Context and obj.run(current_session) is not None
     ]
 
 
