@@ -24,7 +24,9 @@ OURS = "ops-session, valid id"
 SERVERS = [
     ("uvicorn (h11, asyncio), one worker", load.ASGI_TARGETS, 64),
     ("gunicorn, one sync worker", load.WSGI_TARGETS, 16),
+    ("gunicorn, one sync worker, Django", load.DJANGO_TARGETS, 16),
 ]
+DJANGO_STREAMS = {"ops-session, 10-chunk stream": "bare Django, 10-chunk stream"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,12 @@ def wsgi_bare(name: str) -> str:
     return WSGI_STREAMS.get(name, "bare Flask")
 
 
+def django_bare(name: str) -> str:
+    if name in DJANGO_STREAMS.values():
+        return name
+    return DJANGO_STREAMS.get(name, "bare Django")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few, short samples")
@@ -76,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asgi = interleave(asgi_samplers, rounds=settings.rounds)
         print("In-process WSGI ...", flush=True)
         wsgi = interleave(inprocess.wsgi_samplers(settings.wsgi_calls), rounds=settings.rounds)
+        print("In-process Django ...", flush=True)
+        django = interleave(inprocess.django_samplers(settings.wsgi_calls), rounds=settings.rounds)
         print("Core ...", flush=True)
         core_results = interleave(core.samplers(settings.core_calls), rounds=settings.rounds)
         print("Memory (tracemalloc) ...", flush=True)
@@ -107,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
 
     goals = evaluate(asgi, wsgi, core_results, growth, loads)
-    text = render(settings, asgi, wsgi, core_results, growth, loads, goals, profiles)
+    text = render(settings, asgi, wsgi, django, core_results, growth, loads, goals, profiles)
     options.output.mkdir(parents=True, exist_ok=True)
     (options.output / "benchmarks.md").write_text(text, encoding="utf-8")
     report.chart(
@@ -115,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             ("In-process ASGI: a minimal Starlette app", asgi, asgi_bare),
             ("In-process WSGI: a minimal Flask app", wsgi, wsgi_bare),
+            ("In-process WSGI: a minimal Django view", django, django_bare),
         ],
     )
     print()
@@ -177,6 +188,7 @@ def render(
     settings: Settings,
     asgi: list[Result],
     wsgi: list[Result],
+    django: list[Result],
     core_results: list[Result],
     growth: list[memory.Growth],
     loads: list[tuple[str, list[load.LoadResult]]],
@@ -210,6 +222,11 @@ def render(
         f"as a server does ({settings.rounds} rounds of {settings.wsgi_calls} requests). The "
         "10-chunk stream rows are compared with the bare app streaming the same body.",
         report.in_process_table(wsgi, "werkzeug ProxyFix", wsgi_bare),
+        "## In-process WSGI: a minimal Django view",
+        f"Django's `WSGIHandler` with `MIDDLEWARE` holding only the middleware named, called with "
+        f"the same environs ({settings.rounds} rounds of {settings.wsgi_calls} requests). "
+        "django-guid reads and validates a UUID from `X-Request-ID`.",
+        report.in_process_table(django, "django-guid", django_bare),
     ]
     for server, results in loads:
         parts += [
@@ -222,7 +239,7 @@ def render(
             f"second copy of itself. Medians of {settings.load_rounds} interleaved runs.",
             "The reference row is a cheap middleware to compare with: under uvicorn, a "
             "pass-through that only makes a value current and wraps `send`, the floor under any "
-            "session middleware; under gunicorn, werkzeug's ProxyFix.",
+            "session middleware; under gunicorn, werkzeug's ProxyFix (for Django, django-guid).",
             report.load_table(results),
         ]
     for server, where in profiles:

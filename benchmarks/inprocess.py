@@ -1,4 +1,4 @@
-"""Call ASGI and WSGI apps directly, as a server would, and time the calls."""
+"""Call ASGI, WSGI and Django apps directly, as a server would, and time the calls."""
 
 from __future__ import annotations
 
@@ -79,4 +79,13 @@ def wsgi_samplers(calls: int) -> dict[str, Sampler]:
     return {
         name: per_call_microseconds(wsgi_loop(app, environ), calls)
         for name, (app, environ) in wsgi_apps.configurations().items()
+    }
+
+
+def django_samplers(calls: int) -> dict[str, Sampler]:
+    from . import django_apps  # configures Django's settings for this process
+
+    return {
+        name: per_call_microseconds(wsgi_loop(app, environ), calls)
+        for name, (app, environ) in django_apps.configurations().items()
     }

@@ -25,7 +25,7 @@ from .timing import Result, Sampler, interleave
 class LoadTarget:
     name: str
     server: str  # "uvicorn" or "gunicorn"
-    app: str  # attribute of benchmarks.server_apps
+    app: str  # attribute of benchmarks.server_apps, or "module:attribute"
     headers: tuple[str, ...] = ()
 
 
@@ -62,6 +62,22 @@ WSGI_TARGETS = [
     LoadTarget("ops-session, generated id", "gunicorn", "ops_session_flask"),
     LoadTarget("werkzeug ProxyFix", "gunicorn", "proxy_fix_flask", (SESSION,)),
 ]
+# Django's settings are global to a process: its apps live in a module of their own.
+DJANGO_TARGETS = [
+    LoadTarget("bare Django", "gunicorn", "benchmarks.django_apps:bare_django"),
+    LoadTarget(
+        "ops-session, valid id", "gunicorn", "benchmarks.django_apps:ops_session_django", (SESSION,)
+    ),
+    LoadTarget(
+        "ops-session, generated id", "gunicorn", "benchmarks.django_apps:ops_session_django"
+    ),
+    LoadTarget(
+        "django-guid",
+        "gunicorn",
+        "benchmarks.django_apps:django_guid_django",
+        (f"X-Request-ID: {VALID_ID}",),
+    ),
+]
 _REQUESTS_PER_SECOND = re.compile(r"Requests/sec:\s+([0-9.]+)")
 
 
@@ -70,7 +86,7 @@ def wrk_available() -> bool:
 
 
 def server_command(target: LoadTarget, port: int) -> list[str]:
-    app = f"benchmarks.server_apps:{target.app}"
+    app = target.app if ":" in target.app else f"benchmarks.server_apps:{target.app}"
     bind = ["--host", "127.0.0.1", "--port", str(port)]
     if target.server == "uvicorn":
         server = ["uvicorn", app, *bind, "--workers", "1", "--http", "h11", "--loop", "asyncio"]

@@ -361,7 +361,7 @@ def contexts_holding_a_session() -> list[contextvars.Context]:
     return [
         obj
         for obj in gc.get_objects()
-        if isinstance(obj, contextvars.Context) and obj.run(current_session) is not None
+        if type(obj) is contextvars.Context and obj.run(current_session) is not None
     ]
 
 

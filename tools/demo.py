@@ -1,9 +1,9 @@
-"""`make demo`: run both example services on loopback, send sessions through them, show them.
+"""`make demo`: run the example services on loopback, send sessions through them, show them.
 
 Part one sends valid, missing and hostile session headers and shows what each service saw. Part two
-follows one session across the FastAPI-to-Flask hop: every span both services exported, as one
-tree, and every log line they wrote, in time order. All traffic goes to 127.0.0.1, and both
-servers are stopped (by process id) at the end.
+follows one session from FastAPI to Flask to Django: every span the three services exported, as
+one tree, and every log line they wrote, in time order. All traffic goes to 127.0.0.1, and every
+server is stopped (by process id) at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .hostile import HOSTILE_VALUES
 from .loopback import raw_request
 
 SHOWN_HOSTILE = ("script", "129-chars", "obs-text", "utf-8")
+SCRIPT = next(raw for name, raw, _ in HOSTILE_VALUES if name == "script")
 CASES: list[tuple[str, str, bytes | None]] = [
     ("valid id", "/session", b"chat-42"),
     ("no id", "/session", None),
@@ -33,11 +34,15 @@ CASES: list[tuple[str, str, bytes | None]] = [
     ),
     ("hop, valid id", "/hop", b"chat-42"),
     ("hop, no id", "/hop", None),
-    ("hop, hostile id", "/hop", dict((n, r) for n, r, _ in HOSTILE_VALUES)["script"]),
+    ("hop, hostile id", "/hop", SCRIPT),
+    ("to Django, valid id", "/hop/django", b"chat-42"),
+    ("to Django, no id", "/hop/django", None),
+    ("to Django, hostile id", "/hop/django", SCRIPT),
 ]
+HOP_PATH = "/hop/django"
 
 
-def send(service: ExampleService, path: str, value: bytes | None) -> tuple[str, str, str, str]:
+def send(service: ExampleService, path: str, value: bytes | None) -> tuple[str, str, str, str, str]:
     """Send one request with the raw header bytes; return status, response header and ids seen."""
     header = b"" if value is None else SESSION_HEADER_NAME.encode() + b": " + value + b"\r\n"
     request = (
@@ -48,10 +53,10 @@ def send(service: ExampleService, path: str, value: bytes | None) -> tuple[str, 
     try:
         status, headers, body = raw_request(service.port, request)
     except OSError as error:  # a server may drop a request it cannot parse
-        return f"dropped ({error.__class__.__name__})", "-", "-", "-"
+        return f"dropped ({error.__class__.__name__})", "-", "-", "-", "-"
     echoed = ", ".join(headers.get(SESSION_HEADER_NAME.lower(), [])) or "-"
     if status != 200:
-        return str(status), echoed, "-", "-"
+        return str(status), echoed, "-", "-", "-"
     seen = httpx.Response(200, content=body).json()
     if "fastapi_app" in seen:
         return (
@@ -59,8 +64,9 @@ def send(service: ExampleService, path: str, value: bytes | None) -> tuple[str, 
             echoed,
             seen["fastapi_app"]["session_id"],
             seen["flask_app"]["session_id"],
+            seen["django_app"]["session_id"] if "django_app" in seen else "-",
         )
-    return str(status), echoed, seen["session_id"], "-"
+    return str(status), echoed, seen["session_id"], "-", "-"
 
 
 def show(value: bytes | None) -> str:
@@ -109,22 +115,22 @@ def span_tree(spans: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def follow_one_session(services: tuple[ExampleService, ExampleService]) -> None:
-    fastapi_app, _ = services
+def follow_one_session(services: tuple[ExampleService, ...]) -> None:
+    fastapi_app = services[0]
     trace_id = secrets.token_hex(16)
     log_lines_before = [len(service.log_lines()) for service in services]
     headers = {
         SESSION_HEADER_NAME: "chat-42",
         "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
     }
-    response = httpx.get(f"{fastapi_app.url}/hop", headers=headers, timeout=10)
+    response = httpx.get(f"{fastapi_app.url}{HOP_PATH}", headers=headers, timeout=10)
     print(
-        f"GET /hop with {SESSION_HEADER_NAME}: chat-42 -> {response.status_code}, "
+        f"GET {HOP_PATH} with {SESSION_HEADER_NAME}: chat-42 -> {response.status_code}, "
         f"response header {response.headers.get(SESSION_HEADER_NAME)}\n"
     )
-    print(f"Spans of trace {trace_id}, as the two services exported them:\n")
+    print(f"Spans of trace {trace_id}, as the three services exported them:\n")
     print(table(span_tree(wait_for_trace(services, trace_id))))
-    print("\nLog lines the request made in both services, in time order:\n")
+    print("\nLog lines the request made in the three services, in time order:\n")
     lines = sorted(
         line
         for service, before in zip(services, log_lines_before, strict=True)
@@ -135,16 +141,28 @@ def follow_one_session(services: tuple[ExampleService, ExampleService]) -> None:
 
 def main() -> None:
     print(
-        "Starting the Flask example (gunicorn) and the FastAPI example (uvicorn) on 127.0.0.1"
+        "Starting the Django and Flask examples (gunicorn) and the FastAPI example (uvicorn)"
+        " on 127.0.0.1"
         f"\nwith OTEL_PROPAGATORS={DEMO_PROPAGATORS} ..."
     )
     with tempfile.TemporaryDirectory() as directory:
         with example_services(Path(directory)) as services:
-            fastapi_app, flask_app = services
-            print(f"  FastAPI: {fastapi_app.url}   Flask: {flask_app.url}\n")
+            fastapi_app, flask_app, django_app = services
+            print(
+                f"  FastAPI: {fastapi_app.url}   Flask: {flask_app.url}   "
+                f"Django: {django_app.url}\n"
+            )
             print("1. What each service saw of the session header\n")
             rows = [
-                ["case", "sent header", "status", "response header", "FastAPI saw", "Flask saw"]
+                [
+                    "case",
+                    "sent header",
+                    "status",
+                    "response header",
+                    "FastAPI saw",
+                    "Flask saw",
+                    "Django saw",
+                ]
             ]
             for name, path, value in CASES:
                 rows.append([name, show(value), *send(fastapi_app, path, value)])
@@ -153,9 +171,9 @@ def main() -> None:
                 "\nValid ids pass through unchanged and cross the hop; missing or invalid ones are"
                 "\nreplaced by a generated UUID4, which the response and the next service carry.\n"
             )
-            print("2. One session across both services\n")
+            print("2. One session across the three services\n")
             follow_one_session(services)
-    print("\nBoth servers stopped.")
+    print("\nAll servers stopped.")
 
 
 if __name__ == "__main__":

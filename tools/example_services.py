@@ -1,4 +1,4 @@
-"""The FastAPI and Flask examples under real servers, with their spans and log lines in files."""
+"""The FastAPI, Flask and Django examples under real servers, with spans and log lines in files."""
 
 from __future__ import annotations
 
@@ -38,21 +38,29 @@ class ExampleService:
 @contextmanager
 def example_services(
     directory: Path, *, propagators: str = DEMO_PROPAGATORS
-) -> Iterator[tuple[ExampleService, ExampleService]]:
-    """Run the Flask example (gunicorn) and the FastAPI example that calls it (uvicorn).
+) -> Iterator[tuple[ExampleService, ExampleService, ExampleService]]:
+    """Run the Django example and the Flask example that calls it (both gunicorn), and the
+    FastAPI example that calls Flask (uvicorn).
 
-    Yields `(fastapi_app, flask_app)`. Their spans and log lines go to files in `directory`.
+    Yields `(fastapi_app, flask_app, django_app)`. Their spans and log lines go to files in
+    `directory`.
     """
-    flask_app, fastapi_app = (
+    django_app, flask_app, fastapi_app = (
         ExampleService(free_port(), directory / f"{name}.spans.jsonl", directory / f"{name}.log")
-        for name in ("flask_app", "fastapi_app")
+        for name in ("django_app", "flask_app", "fastapi_app")
     )
+    django_command = gunicorn_command("examples.django_app.wsgi:application", django_app.port)
     flask_command = gunicorn_command("examples.flask_app.app:app", flask_app.port)
     fastapi_command = uvicorn_command("examples.fastapi_app.app:app", fastapi_app.port)
-    with running(flask_command, flask_app.port, env=_telemetry_env(flask_app, propagators)):
-        fastapi_env = {**_telemetry_env(fastapi_app, propagators), "FLASK_APP_URL": flask_app.url}
-        with running(fastapi_command, fastapi_app.port, env=fastapi_env):
-            yield fastapi_app, flask_app
+    with running(django_command, django_app.port, env=_telemetry_env(django_app, propagators)):
+        flask_env = {**_telemetry_env(flask_app, propagators), "DJANGO_APP_URL": django_app.url}
+        with running(flask_command, flask_app.port, env=flask_env):
+            fastapi_env = {
+                **_telemetry_env(fastapi_app, propagators),
+                "FLASK_APP_URL": flask_app.url,
+            }
+            with running(fastapi_command, fastapi_app.port, env=fastapi_env):
+                yield fastapi_app, flask_app, django_app
 
 
 def wait_for_trace(

@@ -8,6 +8,7 @@ Run from the repository root, with the Flask example on port 5001 (or `FLASK_APP
 Each `/hop` route calls the Flask example's `/session` with a different client, so one session
 spans both services. The first three send the header through ops-session's one-line client hooks;
 `/hop/propagator` has no hook and relies on `OTEL_PROPAGATORS` naming `ops_session`.
+`/hop/django` calls the Flask example's `/hop`, which calls the Django example.
 """
 
 from __future__ import annotations
@@ -161,3 +162,11 @@ async def hop_propagator(request: Request) -> dict[str, Any]:
     log.info("calling the Flask example with an OpenTelemetry-instrumented httpx.AsyncClient")
     response = await request.state.propagated_client.get("/session")
     return {"fastapi_app": seen_here(request), "flask_app": response.raise_for_status().json()}
+
+
+@app.get("/hop/django")
+async def hop_django(request: Request) -> dict[str, Any]:
+    """Call the Flask example's `/hop`, which calls the Django example: three services."""
+    log.info("calling the Flask example, which calls the Django example")
+    response = await request.state.client.get("/hop")
+    return {"fastapi_app": seen_here(request), **response.raise_for_status().json()}

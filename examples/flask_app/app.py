@@ -3,6 +3,9 @@
 Run from the repository root:
 
     .venv/bin/gunicorn examples.flask_app.app:app --bind 127.0.0.1:5001
+
+`/hop` calls the Django example's `/session` (on port 5002, or `DJANGO_APP_URL`) with a
+`requests.Session` hooked by `ops_session.requests.send_session`.
 """
 
 from __future__ import annotations
@@ -13,17 +16,21 @@ import os
 import sys
 from typing import Any
 
+import requests
 from flask import Flask, request
 from opentelemetry import trace
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
+import ops_session.requests
 from ops_session import SESSION_HEADER_NAME, WSGISessionMiddleware, current_session
 from ops_session.otel import SessionSpanProcessor
 
 ATTRIBUTES = {"app": "chat-demo"}
+DJANGO_APP_URL = os.environ.get("DJANGO_APP_URL", "http://127.0.0.1:5002")
 
 
 # Telemetry: spans to $SPANS_FILE as JSON lines (standard output when unset), log lines to
@@ -68,7 +75,9 @@ def _logging_config(service: str) -> dict[str, Any]:
 
 
 setup_telemetry("flask_app")
+RequestsInstrumentor().instrument()
 log = logging.getLogger("flask_app")
+django_app = ops_session.requests.send_session(requests.Session())
 
 app = Flask(__name__)
 # Flask types wsgi_app as a method; replacing it is the documented way to add WSGI middleware.
@@ -78,10 +87,7 @@ app.wsgi_app = WSGISessionMiddleware(  # type: ignore[method-assign]
 )
 
 
-@app.get("/session")
-def read_session() -> dict[str, Any]:
-    """What this service sees of the session it is running in."""
-    log.info("reading the session")
+def seen_here() -> dict[str, Any]:
     current = current_session()
     assert current is not None, "every request runs inside the middleware's session"
     return {
@@ -90,3 +96,19 @@ def read_session() -> dict[str, Any]:
         "attributes": dict(current.attributes or {}),
         "received_header": request.headers.get(SESSION_HEADER_NAME),
     }
+
+
+@app.get("/session")
+def read_session() -> dict[str, Any]:
+    """What this service sees of the session it is running in."""
+    log.info("reading the session")
+    return seen_here()
+
+
+@app.get("/hop")
+def hop() -> dict[str, Any]:
+    """Call the Django example with a `requests.Session` that `send_session` hooked."""
+    log.info("calling the Django example with requests")
+    response = django_app.get(f"{DJANGO_APP_URL}/session", timeout=10)
+    response.raise_for_status()
+    return {"flask_app": seen_here(), "django_app": response.json()}

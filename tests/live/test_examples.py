@@ -1,7 +1,8 @@
-"""The example services under real servers: one session across the FastAPI-to-Flask hop.
+"""The example services under real servers: one session across FastAPI, Flask and Django.
 
-The FastAPI example (uvicorn) calls the Flask example (gunicorn) on 127.0.0.1. Both export their
-spans and log lines to files, so the tests can check what each process recorded of one request.
+The FastAPI example (uvicorn) calls the Flask example (gunicorn), which calls the Django example
+(gunicorn), on 127.0.0.1. Each exports its spans and log lines to files, so the tests can check
+what each process recorded of one request.
 """
 
 from __future__ import annotations
@@ -19,21 +20,21 @@ from ops_session import SESSION_HEADER_NAME
 
 pytestmark = pytest.mark.servers
 
-Services = tuple[ExampleService, ExampleService]
+Services = tuple[ExampleService, ExampleService, ExampleService]
 SESSION_ATTRIBUTES_JSON = '{"app":"chat-demo"}'
 HOOKED_CLIENTS = ["/hop", "/hop/httpx-sync", "/hop/requests"]
 
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    """Both services with `OTEL_PROPAGATORS=tracecontext,baggage,ops_session`, as `make demo`."""
+    """The services with `OTEL_PROPAGATORS=tracecontext,baggage,ops_session`, as `make demo`."""
     with example_services(tmp_path_factory.mktemp("telemetry")) as started:
         yield started
 
 
 @pytest.fixture(scope="module")
 def services_without_propagator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    """Both services with OpenTelemetry's default propagators, which do not name ops_session."""
+    """The services with OpenTelemetry's default propagators, which do not name ops_session."""
     directory = tmp_path_factory.mktemp("telemetry")
     with example_services(directory, propagators="tracecontext,baggage") as started:
         yield started
@@ -48,9 +49,10 @@ def hop(fastapi_app: ExampleService, path: str, headers: dict[str, str]) -> dict
 
 
 def test_one_session_reaches_every_span_and_log_line_of_both_services(services: Services) -> None:
-    fastapi_app, flask_app = services
+    fastapi_app, flask_app, _ = services
+    hopped = services[:2]  # /hop goes no further than Flask
     trace_id = secrets.token_hex(16)
-    log_lines_before = [len(service.log_lines()) for service in services]
+    log_lines_before = [len(service.log_lines()) for service in hopped]
     body = hop(
         fastapi_app,
         "/hop",
@@ -58,7 +60,7 @@ def test_one_session_reaches_every_span_and_log_line_of_both_services(services: 
     )
     assert body["flask_app"]["session_id"] == "chat-42"
 
-    spans = wait_for_trace(services, trace_id)
+    spans = wait_for_trace(hopped, trace_id)
     by_service: dict[str, list[dict[str, Any]]] = {}
     for span in spans:
         by_service.setdefault(span["resource"]["attributes"]["service.name"], []).append(span)
@@ -69,7 +71,7 @@ def test_one_session_reaches_every_span_and_log_line_of_both_services(services: 
     (flask_server_span,) = [s for s in by_service["flask_app"] if s["kind"] == "SpanKind.SERVER"]
     assert flask_server_span["parent_id"] == client_span["context"]["span_id"]
 
-    for service, before in zip(services, log_lines_before, strict=True):
+    for service, before in zip(hopped, log_lines_before, strict=True):
         lines = service.log_lines()[before:]
         assert lines, f"{service.url} logged nothing for the request"
         assert all(" session=chat-42 " in line for line in lines), lines
@@ -81,7 +83,7 @@ def test_one_session_reaches_every_span_and_log_line_of_both_services(services: 
 def test_client_hooks_carry_the_session_without_the_propagator(
     services_without_propagator: Services, path: str
 ) -> None:
-    fastapi_app, _ = services_without_propagator
+    fastapi_app, *_ = services_without_propagator
     body = hop(fastapi_app, path, {SESSION_HEADER_NAME: f"hooked-{path.rsplit('/', 1)[1]}"})
     assert body["flask_app"]["received_header"] == body["fastapi_app"]["session_id"]
     assert body["flask_app"]["session_id"] == body["fastapi_app"]["session_id"]
@@ -95,7 +97,7 @@ def test_client_hooks_carry_the_session_without_the_propagator(
 def test_otel_propagators_alone_carry_the_session(
     request: pytest.FixtureRequest, fixture: str, carried: bool
 ) -> None:
-    fastapi_app, _ = request.getfixturevalue(fixture)
+    fastapi_app, *_ = request.getfixturevalue(fixture)
     body = hop(fastapi_app, "/hop/propagator", {SESSION_HEADER_NAME: "propagated-1"})
     assert (body["flask_app"]["session_id"] == "propagated-1") is carried
     if not carried:
@@ -104,7 +106,7 @@ def test_otel_propagators_alone_carry_the_session(
 
 @pytest.mark.parametrize("headers", [{}, {SESSION_HEADER_NAME: "<script>"}], ids=["none", "bad"])
 def test_generated_session_crosses_the_hop(services: Services, headers: dict[str, str]) -> None:
-    fastapi_app, _ = services
+    fastapi_app, *_ = services
     body = hop(fastapi_app, "/hop", headers)
     generated = body["fastapi_app"]["session_id"]
     assert uuid.UUID(generated).version == 4
@@ -113,7 +115,7 @@ def test_generated_session_crosses_the_hop(services: Services, headers: dict[str
 
 
 def test_flask_example_under_gunicorn(services: Services) -> None:
-    _, flask_app = services
+    _, flask_app, _ = services
     response = httpx.get(f"{flask_app.url}/session", headers={SESSION_HEADER_NAME: "direct-1"})
     assert response.headers[SESSION_HEADER_NAME] == "direct-1"
     assert response.json() == {
@@ -121,4 +123,56 @@ def test_flask_example_under_gunicorn(services: Services) -> None:
         "session_id": "direct-1",
         "attributes": {"app": "chat-demo"},
         "received_header": "direct-1",
+    }
+
+
+def test_one_session_crosses_fastapi_flask_and_django(services: Services) -> None:
+    trace_id = secrets.token_hex(16)
+    log_lines_before = [len(service.log_lines()) for service in services]
+    body = hop(
+        services[0],
+        "/hop/django",
+        {SESSION_HEADER_NAME: "chat-43", "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+    )
+    assert body["flask_app"]["session_id"] == body["django_app"]["session_id"] == "chat-43"
+    assert body["django_app"]["received_header"] == "chat-43"
+
+    spans = wait_for_trace(services, trace_id)
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for span in spans:
+        by_service.setdefault(span["resource"]["attributes"]["service.name"], []).append(span)
+        assert span["attributes"]["session.id"] == "chat-43", span["name"]
+        assert span["attributes"]["mirascope.ops.session.attributes"] == SESSION_ATTRIBUTES_JSON
+    assert set(by_service) == {"fastapi_app", "flask_app", "django_app"}
+    (flask_client_span,) = [s for s in by_service["flask_app"] if s["kind"] == "SpanKind.CLIENT"]
+    (django_server_span,) = [s for s in by_service["django_app"] if s["kind"] == "SpanKind.SERVER"]
+    assert django_server_span["parent_id"] == flask_client_span["context"]["span_id"]
+    (view_span,) = [s for s in by_service["django_app"] if s["name"] == "read session"]
+    assert view_span["parent_id"] == django_server_span["context"]["span_id"]
+
+    for service, before in zip(services, log_lines_before, strict=True):
+        lines = service.log_lines()[before:]
+        assert lines, f"{service.url} logged nothing for the request"
+        assert all(" session=chat-43 " in line for line in lines), lines
+    assert any("django_app: reading the session" in line for line in services[2].log_lines())
+
+
+@pytest.mark.parametrize("headers", [{}, {SESSION_HEADER_NAME: "<script>"}], ids=["none", "bad"])
+def test_generated_session_crosses_to_django(services: Services, headers: dict[str, str]) -> None:
+    body = hop(services[0], "/hop/django", headers)
+    generated = body["fastapi_app"]["session_id"]
+    assert uuid.UUID(generated).version == 4
+    assert body["flask_app"]["session_id"] == body["django_app"]["session_id"] == generated
+    assert "<script>" not in str(body)
+
+
+def test_django_example_under_gunicorn(services: Services) -> None:
+    django_app = services[2]
+    response = httpx.get(f"{django_app.url}/session", headers={SESSION_HEADER_NAME: "direct-2"})
+    assert response.headers[SESSION_HEADER_NAME] == "direct-2"
+    assert response.json() == {
+        "service": "django_app",
+        "session_id": "direct-2",
+        "attributes": {"app": "chat-demo"},
+        "received_header": "direct-2",
     }

@@ -1,0 +1,78 @@
+"""The Django configurations: a minimal Django view, bare and behind each session middleware.
+
+Django's settings are global to a process, so this module configures them once (when nothing
+configured them before) and builds one `WSGIHandler` per configuration, each loading its own
+`MIDDLEWARE` while `override_settings` holds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import django
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.test import override_settings
+from django.urls import path
+
+from .asgi_apps import VALID_ID
+from .wsgi_apps import STREAMED_CHUNKS, WSGIApp, environ
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok")
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(STREAMED_CHUNKS):
+            yield b"chunk\n"
+
+    return StreamingHttpResponse(chunks(), content_type="text/plain")
+
+
+urlpatterns = [path("", index), path("stream", stream)]
+
+if not settings.configured:
+    settings.configure(
+        SECRET_KEY="benchmarks-only",
+        DEBUG=False,
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=__name__,
+        INSTALLED_APPS=["django_guid"],
+        DATABASES={},
+        USE_TZ=True,
+        TIME_ZONE="UTC",
+        LOGGING_CONFIG=None,
+        DJANGO_GUID={"GUID_HEADER_NAME": "X-Request-ID"},
+    )
+    django.setup()
+
+OPS_SESSION = "ops_session.django.SessionMiddleware"
+DJANGO_GUID = "django_guid.middleware.guid_middleware"
+
+
+def handler(*middleware: str) -> WSGIHandler:
+    with override_settings(MIDDLEWARE=list(middleware)):
+        return WSGIHandler()
+
+
+bare_django = handler()
+ops_session_django = handler(OPS_SESSION)
+django_guid_django = handler(DJANGO_GUID)
+
+
+def configurations() -> dict[str, tuple[WSGIApp, dict[str, Any]]]:
+    """Name -> (app, environ). The first entry is the bare app."""
+    guid_environ = environ()
+    guid_environ["HTTP_X_REQUEST_ID"] = VALID_ID
+    return {
+        "bare Django": (bare_django, environ(session_id=VALID_ID)),
+        "ops-session, valid id": (ops_session_django, environ(session_id=VALID_ID)),
+        "ops-session, generated id": (ops_session_django, environ()),
+        "django-guid": (django_guid_django, guid_environ),
+        "bare Django, 10-chunk stream": (bare_django, environ("/stream", VALID_ID)),
+        "ops-session, 10-chunk stream": (ops_session_django, environ("/stream", VALID_ID)),
+    }
