@@ -6,11 +6,13 @@ from ._core import (
     SESSION_HEADER_NAME,
     Jsonable,
     SessionContext,
+    continue_session,
     current_session,
     extract_session_id,
     generate_session_id,
     inject_session,
     is_valid_session_id,
+    require_session,
     session,
 )
 from .asgi import SessionMiddleware
@@ -24,10 +26,12 @@ __all__ = [
     "SessionContext",
     "SessionMiddleware",
     "WSGISessionMiddleware",
+    "continue_session",
     "current_session",
     "extract_session_id",
     "generate_session_id",
     "inject_session",
     "is_valid_session_id",
+    "require_session",
     "session",
 ]
