@@ -203,18 +203,18 @@ def test_explicit_and_automatic_retries_keep_the_session(celery_worker: Worker) 
 
 
 def test_chains_groups_and_chords_keep_the_session(celery_worker: Worker) -> None:
-    options = {"queue": celery_worker.queue}
+    queue = celery_worker.queue
     seen, seen_after = celery_app.seen, celery_app.seen_after
     with session(id="chat-canvas"):
         chained = chain(
-            seen.s("link-1").set(**options),
-            seen_after.s("link-2").set(**options),
-            seen_after.s("link-3").set(**options),
+            seen.s("link-1").set(queue=queue),
+            seen_after.s("link-2").set(queue=queue),
+            seen_after.s("link-3").set(queue=queue),
         ).apply_async()
-        grouped = group(seen.s(f"member-{i}").set(**options) for i in range(4)).apply_async()
+        grouped = group(seen.s(f"member-{i}").set(queue=queue) for i in range(4)).apply_async()
         chorded = chord(
-            [seen.s(f"header-{i}").set(**options) for i in range(3)],
-            seen_after.s("body").set(**options),
+            [seen.s(f"header-{i}").set(queue=queue) for i in range(3)],
+            seen_after.s("body").set(queue=queue),
         ).apply_async()
     assert [s["session_id"] for s in result(chained)] == ["chat-canvas"] * 3
     assert [s["session_id"] for s in grouped.get(timeout=TIMEOUT)] == ["chat-canvas"] * 4

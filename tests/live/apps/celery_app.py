@@ -48,7 +48,9 @@ def set_up_telemetry(**kwargs: Any) -> None:
     def one_line(span: ReadableSpan) -> str:
         return str(span.to_json(indent=None)) + "\n"
 
-    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=spans, formatter=one_line)))
+    provider.add_span_processor(
+        SimpleSpanProcessor(ConsoleSpanExporter(out=spans, formatter=one_line))
+    )
     CeleryInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     handler = logging.FileHandler(os.environ["LOG_FILE"], encoding="utf-8")
     handler.addFilter(SessionLogFilter())
