@@ -7,7 +7,9 @@ Run from the repository root, with the Flask example on port 5001 (or `FLASK_APP
 
 Each `/hop` route calls the Flask example's `/session` with a different client, so one session
 spans both services. The first three send the header through ops-session's one-line client hooks;
-`/hop/propagator` has no hook and relies on `OTEL_PROPAGATORS` naming `ops_session`.
+`/hop/propagator` has no hook and relies on `OTEL_PROPAGATORS` naming `ops_session`. `/task`
+publishes a Celery task of `examples/worker` (Redis at `CELERY_BROKER_URL`), which runs in the
+request's session.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import requests
 from fastapi import FastAPI, Request
 from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -35,6 +38,8 @@ import ops_session.httpx
 import ops_session.requests
 from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session
 from ops_session.otel import SessionSpanProcessor
+
+from ..worker import tasks
 
 FLASK_APP_URL = os.environ.get("FLASK_APP_URL", "http://127.0.0.1:5001")
 ATTRIBUTES = {"app": "chat-demo"}
@@ -84,6 +89,7 @@ def _logging_config(service: str) -> dict[str, Any]:
 setup_telemetry("fastapi_app")
 HTTPXClientInstrumentor().instrument()
 RequestsInstrumentor().instrument()
+CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
 log = logging.getLogger("fastapi_app")
 
 
@@ -161,3 +167,11 @@ async def hop_propagator(request: Request) -> dict[str, Any]:
     log.info("calling the Flask example with an OpenTelemetry-instrumented httpx.AsyncClient")
     response = await request.state.propagated_client.get("/session")
     return {"fastapi_app": seen_here(request), "flask_app": response.raise_for_status().json()}
+
+
+@app.get("/task")
+def publish_task(request: Request) -> dict[str, Any]:
+    """Publish the worker example's `summarize` task; the worker runs it in this session."""
+    log.info("publishing a summarize task")
+    sent = tasks.summarize.apply_async(("a long conversation",), ignore_result=True)
+    return {"fastapi_app": seen_here(request), "task_id": sent.id}
