@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import asgi_apps, core, wsgi_apps
+from benchmarks import asgi_apps, core, jobs, wsgi_apps
 from benchmarks.__main__ import main
 
 
@@ -15,9 +15,15 @@ def test_quick_bench_writes_every_table_and_the_chart(tmp_path: Path) -> None:
     assert main(["--quick", "--no-load", "--output", str(tmp_path)]) == 0
 
     text = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
-    for heading in ["Goals", "In-process ASGI", "In-process WSGI", "The core alone", "Memory"]:
+    headings = ["Goals", "In-process ASGI", "In-process WSGI", "The core alone", "Memory"]
+    for heading in [*headings, "Background jobs: one Celery task"]:
         assert f"\n## {heading}" in text
-    names = [*asgi_apps.configurations(), *wsgi_apps.configurations(), *core.samplers(1)]
+    names = [
+        *asgi_apps.configurations(),
+        *wsgi_apps.configurations(),
+        *core.samplers(1),
+        *jobs.samplers(1),
+    ]
     for name in names:
         assert f"| {name} | " in text, name
     assert text.count("| yes |") + text.count("| **no** |") == 6

@@ -190,3 +190,18 @@ def test_missing_celery_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delitem(sys.modules, "ops_session.celery")
     with pytest.raises(ImportError, match=r"install 'ops-session\[celery\]'"):
         import ops_session.celery  # noqa: F401
+
+
+def test_prerun_twice_for_one_task_id_restores_in_reverse_order(app: Celery) -> None:
+    task = make_task(app, [])
+    task.push_request({"id": "task-1", "is_eager": False, SESSION_HEADER_NAME: "outer"})
+    task_prerun.send(sender=task, task_id="task-1", task=task, args=(), kwargs={})
+    task.push_request({"id": "task-1", "is_eager": False, SESSION_HEADER_NAME: "inner"})
+    task_prerun.send(sender=task, task_id="task-1", task=task, args=(), kwargs={})
+    assert current_id() == "inner"
+    task_postrun.send(sender=task, task_id="task-1", task=task, args=(), kwargs={})
+    task.pop_request()
+    assert current_id() == "outer"
+    task_postrun.send(sender=task, task_id="task-1", task=task, args=(), kwargs={})
+    task.pop_request()
+    assert current_session() is None

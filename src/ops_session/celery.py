@@ -34,9 +34,10 @@ __all__ = ["propagate_sessions"]
 # an app dropped by its owner (a test, a reloaded module) is not kept alive by this module.
 _apps: weakref.WeakKeyDictionary[Celery, bool] = weakref.WeakKeyDictionary()
 
-# Where `task_prerun` leaves its token for `task_postrun`: on the task's own request, which Celery
-# pushes for one execution and pops after `task_postrun`, so nested eager tasks each keep theirs.
-_TOKEN_ATTRIBUTE = "ops_session_token"
+# Where `task_prerun` leaves its token for `task_postrun`, by task id. A list, because an eager
+# retry runs nested inside the call it retries, under the same id. An id leaves the mapping when
+# its task ends, so it holds only the tasks running now.
+_tokens: dict[str, list[Token[SessionContext | None]]] = {}
 
 
 def propagate_sessions(app: Celery, *, generate: bool = False) -> None:
@@ -108,39 +109,45 @@ def _stamp_message(headers: MutableMapping[str, Any] | None = None, **kwargs: An
         nested.setdefault(SESSION_HEADER_NAME, current.id)
 
 
-def _continue_session(sender: Task[Any, Any] | None = None, **kwargs: Any) -> None:
+def _continue_session(
+    sender: Task[Any, Any] | None = None, task_id: str = "", **kwargs: Any
+) -> None:
     """`task_prerun`: make the message's session current for the task."""
-    if sender is None or sender.app not in _apps:
+    generate = _apps.get(sender.app) if sender is not None else None
+    if generate is None:
         return  # not a task of an app that propagates sessions
-    generate = _apps[sender.app]
-    request = sender.request
+    request = sender.request  # type: ignore[union-attr]  # generate is None when sender is
     incoming = _incoming_id(request)
-    current = current_session()
     context: SessionContext | None
-    if incoming is not None:
-        if current is not None and current.id == incoming:
-            return  # an eager task called inside the very session it carries: keep it whole
+    if request.is_eager:
+        # Eager: the task runs in the caller's context, whose session stays as it is.
+        current = current_session()
+        if incoming is None:
+            if current is not None or not generate:
+                return
+            context = SessionContext()
+        elif current is not None and current.id == incoming:
+            return  # called inside the very session it carries: keep it whole
+        else:
+            context = SessionContext(incoming)
+    elif incoming is not None:
         context = SessionContext(incoming)
-    elif request.is_eager:
-        if current is not None or not generate:
-            return  # eager: the task runs in the caller's session, which stays as it is
-        context = SessionContext()
     else:
-        # A worker owes this task no session but a new one when asked; None also guards against
-        # anything an earlier task or a library left current in this process.
+        # A worker owes this task no session but a new one when asked; None also hides anything
+        # an earlier task or a library left current in this process.
         context = SessionContext() if generate else None
-    setattr(request, _TOKEN_ATTRIBUTE, activate(context))
+    _tokens.setdefault(task_id, []).append(activate(context))
 
 
-def _restore_session(sender: Task[Any, Any] | None = None, **kwargs: Any) -> None:
+def _restore_session(task_id: str = "", **kwargs: Any) -> None:
     """`task_postrun`: make current again what was current before the task's prerun."""
-    if sender is None:
-        return
-    request = sender.request
-    token: Token[SessionContext | None] | None = getattr(request, _TOKEN_ATTRIBUTE, None)
-    if token is not None:
-        delattr(request, _TOKEN_ATTRIBUTE)
-        deactivate(token)
+    tokens = _tokens.get(task_id)
+    if tokens is None:
+        return  # prerun made nothing current for this task
+    token = tokens.pop()
+    if not tokens:
+        del _tokens[task_id]
+    deactivate(token)
 
 
 def _incoming_id(request: Any) -> str | None:
