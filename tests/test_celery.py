@@ -194,9 +194,9 @@ def test_missing_celery_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_prerun_twice_for_one_task_id_restores_in_reverse_order(app: Celery) -> None:
     task = make_task(app, [])
-    task.push_request({"id": "task-1", "is_eager": False, SESSION_HEADER_NAME: "outer"})
+    task.push_request(**{"id": "task-1", "is_eager": False, SESSION_HEADER_NAME: "outer"})
     task_prerun.send(sender=task, task_id="task-1", task=task, args=(), kwargs={})
-    task.push_request({"id": "task-1", "is_eager": False, SESSION_HEADER_NAME: "inner"})
+    task.push_request(**{"id": "task-1", "is_eager": False, SESSION_HEADER_NAME: "inner"})
     task_prerun.send(sender=task, task_id="task-1", task=task, args=(), kwargs={})
     assert current_id() == "inner"
     task_postrun.send(sender=task, task_id="task-1", task=task, args=(), kwargs={})
