@@ -19,6 +19,7 @@ from ops_session import (
     generate_session_id,
     inject_session,
     is_valid_session_id,
+    require_session,
     session,
 )
 
@@ -295,3 +296,13 @@ def test_inject_session_keeps_a_header_already_set() -> None:
         assert inject_session({"mirascope-session-id": "forwarded"}) == {
             "mirascope-session-id": "forwarded"
         }
+
+
+def test_require_session_returns_the_current_session() -> None:
+    with session(id="chat-42") as current:
+        assert require_session() is current
+
+
+def test_require_session_outside_a_session_says_how_to_open_one() -> None:
+    with pytest.raises(LookupError, match=r"No session is current: .* `with session\(\):`"):
+        require_session()
