@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: venv system-deps test demo bench bench-check soak lint format clean
 
 # Debian packages the live tests start for real: COMMAND=PACKAGE, installed when COMMAND is missing.
-SYSTEM_DEPS :=
+SYSTEM_DEPS := redis-server=redis-server
 
 venv: $(STAMP)
 

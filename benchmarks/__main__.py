@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import core, inprocess, load, memory, profile, report
+from . import core, inprocess, jobs, load, memory, profile, report
 from .timing import Result, interleave, paired_median
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         django = interleave(inprocess.django_samplers(settings.wsgi_calls), rounds=settings.rounds)
         print("Core ...", flush=True)
         core_results = interleave(core.samplers(settings.core_calls), rounds=settings.rounds)
+        print("Background jobs (Celery signal handlers) ...", flush=True)
+        job_results = interleave(jobs.samplers(settings.core_calls // 20), rounds=settings.rounds)
         print("Memory (tracemalloc) ...", flush=True)
         growth = memory.growth(runner, settings.memory_requests)
     loads: list[tuple[str, list[load.LoadResult]]] = []
@@ -117,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
 
     goals = evaluate(asgi, wsgi, core_results, growth, loads)
-    text = render(settings, asgi, wsgi, django, core_results, growth, loads, goals, profiles)
+    text = render(
+        settings, asgi, wsgi, django, core_results, job_results, growth, loads, goals, profiles
+    )
     options.output.mkdir(parents=True, exist_ok=True)
     (options.output / "benchmarks.md").write_text(text, encoding="utf-8")
     report.chart(
@@ -190,6 +194,7 @@ def render(
     wsgi: list[Result],
     django: list[Result],
     core_results: list[Result],
+    job_results: list[Result],
     growth: list[memory.Growth],
     loads: list[tuple[str, list[load.LoadResult]]],
     goals: list[Goal],
@@ -255,6 +260,16 @@ def render(
     parts += [
         "## The core alone",
         report.core_table(core_results),
+        "## Background jobs: one Celery task",
+        "What carrying the session adds to a task: the publish, prerun and postrun signal "
+        "handlers, called with the arguments Celery passes them (the headers of a real task "
+        "message, and the task with its request pushed), the worker's side in a context of its "
+        f"own. {settings.rounds} rounds of {settings.core_calls // 20:,} tasks. The first row is "
+        "Celery's own work in that loop; asgi-correlation-id's Celery extension "
+        "(`load_correlation_ids`, from its 4.x line: 5.0 dropped it) is measured in the same run. "
+        "Unlike ops-session it invents an id for a task published without one, and it clears its "
+        "value after a task rather than restoring the previous one.",
+        jobs.table(job_results),
         "## Memory",
         "Bytes still allocated (tracemalloc) after the requests, following a warm-up.",
         report.memory_table(growth),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import asgi_apps, core, django_apps, wsgi_apps
+from benchmarks import asgi_apps, core, django_apps, jobs, wsgi_apps
 from benchmarks.__main__ import main
 
 
@@ -16,10 +16,16 @@ def test_quick_bench_writes_every_table_and_the_chart(tmp_path: Path) -> None:
 
     text = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
     headings = ["Goals", "In-process ASGI", "In-process WSGI", "The core alone", "Memory"]
-    for heading in [*headings, "In-process WSGI: a minimal Django view"]:
+    extra_headings = ["In-process WSGI: a minimal Django view", "Background jobs: one Celery task"]
+    for heading in [*headings, *extra_headings]:
         assert f"\n## {heading}" in text
-    names = [*asgi_apps.configurations(), *wsgi_apps.configurations(), *core.samplers(1)]
-    names += django_apps.configurations()
+    names = [
+        *asgi_apps.configurations(),
+        *wsgi_apps.configurations(),
+        *django_apps.configurations(),
+        *core.samplers(1),
+        *jobs.samplers(1),
+    ]
     for name in names:
         assert f"| {name} | " in text, name
     assert text.count("| yes |") + text.count("| **no** |") == 6

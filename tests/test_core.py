@@ -14,12 +14,12 @@ import pytest
 from ops_session import (
     SESSION_HEADER_NAME,
     SessionContext,
-    continue_session,
     current_session,
     extract_session_id,
     generate_session_id,
     inject_session,
     is_valid_session_id,
+    require_session,
     session,
 )
 from ops_session._core import (
@@ -334,28 +334,11 @@ def test_request_listeners_are_added_once_and_removed() -> None:
     assert seen == ["listened-1"]
 
 
-@pytest.mark.parametrize(
-    ("headers", "generate", "expected"),
-    [
-        pytest.param({"MIRASCOPE-SESSION-ID": ["job-1", "x"]}, False, "job-1", id="any-case-list"),
-        pytest.param({"mirascope-session-id": "a b"}, False, None, id="invalid"),
-        pytest.param({}, False, None, id="missing"),
-        pytest.param({"mirascope-session-id": "a b"}, True, "generated", id="invalid-generate"),
-        pytest.param({}, True, "generated", id="missing-generate"),
-    ],
-)
-def test_continue_session(
-    headers: Mapping[str, str | list[str]], generate: bool, expected: str | None
-) -> None:
-    with session(id="outer-1"):
-        with continue_session(headers, generate=generate) as continued:
-            current = current_session()
-            if expected is None:
-                assert continued is None and current is not None and current.id == "outer-1"
-            elif expected == "generated":
-                assert continued is current and current is not None
-                assert uuid.UUID(current.id).version == 4
-            else:
-                assert continued is current and current is not None and current.id == expected
-        assert current_session() is not None
-        assert current_session().id == "outer-1"  # type: ignore[union-attr]
+def test_require_session_returns_the_current_session() -> None:
+    with session(id="chat-42") as current:
+        assert require_session() is current
+
+
+def test_require_session_outside_a_session_says_how_to_open_one() -> None:
+    with pytest.raises(LookupError, match=r"No session is current: .* `with session\(\):`"):
+        require_session()

@@ -196,11 +196,6 @@ def test_other_apps_are_refused_with_the_alternative(app: Any) -> None:
         install(app)
 
 
-def test_require_session_outside_a_session_says_how_to_open_one() -> None:
-    with pytest.raises(LookupError, match="install"):
-        require_session()
-
-
 @ORDERS
 def test_flask_instrumentor_server_span_runs_in_the_session(
     tracing: Tracing, instrument_first: bool

@@ -2,8 +2,10 @@
 
 Part one sends valid, missing and hostile session headers and shows what each service saw. Part two
 follows one session from FastAPI to Flask to Django: every span the three services exported, as
-one tree, and every log line they wrote, in time order. All traffic goes to 127.0.0.1, and every
-server is stopped (by process id) at the end.
+one tree, and every log line they wrote, in time order. Part three, when `redis-server` is
+installed, follows one session from a request into the Celery task it publishes, on a private
+Redis. All traffic goes to 127.0.0.1, and every server and worker is stopped (by process id) at
+the end.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import secrets
 import socket
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +21,17 @@ import httpx
 
 from ops_session import SESSION_HEADER_NAME
 
-from .example_services import DEMO_PROPAGATORS, ExampleService, example_services, wait_for_trace
+from .example_services import (
+    DEMO_PROPAGATORS,
+    ExampleService,
+    example_services,
+    example_worker,
+    wait_for_spans,
+    wait_for_trace,
+)
 from .hostile import HOSTILE_VALUES
 from .loopback import raw_request
+from .redis_server import INSTALL_HINT, redis_available, redis_server
 
 SHOWN_HOSTILE = ("script", "129-chars", "obs-text", "utf-8")
 SCRIPT = next(raw for name, raw, _ in HOSTILE_VALUES if name == "script")
@@ -139,41 +150,58 @@ def follow_one_session(services: tuple[ExampleService, ...]) -> None:
     print("\n".join(lines))
 
 
+def follow_one_task(fastapi_app: ExampleService, worker: ExampleService) -> None:
+    trace_id = secrets.token_hex(16)
+    headers = {
+        SESSION_HEADER_NAME: "chat-42",
+        "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+    }
+    response = httpx.get(f"{fastapi_app.url}/task", headers=headers, timeout=10)
+    print(
+        f"GET /task with {SESSION_HEADER_NAME}: chat-42 -> {response.status_code}, "
+        f"published task {response.json()['task_id']}\n"
+    )
+    worker_spans = wait_for_spans(worker, trace_id)
+    request_spans = wait_for_trace([fastapi_app], trace_id)
+    print(f"Spans of trace {trace_id}, from the FastAPI service and the Celery worker:\n")
+    print(table(span_tree(request_spans + worker_spans)))
+    print("\nThe worker's log line for the task:\n")
+    print("\n".join(line for line in worker.log_lines() if "summarizing" in line))
+
+
 def main() -> None:
     print(
         "Starting the Django and Flask examples (gunicorn) and the FastAPI example (uvicorn)"
         " on 127.0.0.1"
         f"\nwith OTEL_PROPAGATORS={DEMO_PROPAGATORS} ..."
     )
-    with tempfile.TemporaryDirectory() as directory:
-        with example_services(Path(directory)) as services:
-            fastapi_app, flask_app, django_app = services
+    with tempfile.TemporaryDirectory() as directory, ExitStack() as stack:
+        broker = stack.enter_context(redis_server()) + "/0" if redis_available() else None
+        services = stack.enter_context(example_services(Path(directory), broker_url=broker))
+        fastapi_app, flask_app, django_app = services
+        print(f"  FastAPI: {fastapi_app.url}   Flask: {flask_app.url}   Django: {django_app.url}\n")
+        print("1. What each service saw of the session header\n")
+        header = ["case", "sent header", "status", "response header", "FastAPI saw"]
+        rows = [[*header, "Flask saw", "Django saw"]]
+        for name, path, value in CASES:
+            rows.append([name, show(value), *send(fastapi_app, path, value)])
+        print(table(rows))
+        print(
+            "\nValid ids pass through unchanged and cross the hops; missing or invalid ones are"
+            "\nreplaced by a generated UUID4, which the response and the next services carry.\n"
+        )
+        print("2. One session across the three services\n")
+        follow_one_session(services)
+        print("\n3. One session from a request into a Celery task\n")
+        if broker is None:
             print(
-                f"  FastAPI: {fastapi_app.url}   Flask: {flask_app.url}   "
-                f"Django: {django_app.url}\n"
+                "Skipped: redis-server is not installed. Install it with "
+                f"`{INSTALL_HINT}` (or run `make test`, which does), then run `make demo` again."
             )
-            print("1. What each service saw of the session header\n")
-            rows = [
-                [
-                    "case",
-                    "sent header",
-                    "status",
-                    "response header",
-                    "FastAPI saw",
-                    "Flask saw",
-                    "Django saw",
-                ]
-            ]
-            for name, path, value in CASES:
-                rows.append([name, show(value), *send(fastapi_app, path, value)])
-            print(table(rows))
-            print(
-                "\nValid ids pass through unchanged and cross the hop; missing or invalid ones are"
-                "\nreplaced by a generated UUID4, which the response and the next service carry.\n"
-            )
-            print("2. One session across the three services\n")
-            follow_one_session(services)
-    print("\nAll servers stopped.")
+        else:
+            with example_worker(Path(directory), broker) as worker:
+                follow_one_task(fastapi_app, worker)
+    print("\nEvery server and worker stopped.")
 
 
 if __name__ == "__main__":

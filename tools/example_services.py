@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .loopback import HOST, free_port, gunicorn_command, running, uvicorn_command
+from .queue_workers import celery_command, worker
 
 DEMO_PROPAGATORS = "tracecontext,baggage,ops_session"
 
@@ -37,13 +38,13 @@ class ExampleService:
 
 @contextmanager
 def example_services(
-    directory: Path, *, propagators: str = DEMO_PROPAGATORS
+    directory: Path, *, propagators: str = DEMO_PROPAGATORS, broker_url: str | None = None
 ) -> Iterator[tuple[ExampleService, ExampleService, ExampleService]]:
     """Run the Django example and the Flask example that calls it (both gunicorn), and the
     FastAPI example that calls Flask (uvicorn).
 
     Yields `(fastapi_app, flask_app, django_app)`. Their spans and log lines go to files in
-    `directory`.
+    `directory`. `broker_url` is the Redis the FastAPI example's `/task` publishes Celery tasks to.
     """
     django_app, flask_app, fastapi_app = (
         ExampleService(free_port(), directory / f"{name}.spans.jsonl", directory / f"{name}.log")
@@ -59,6 +60,8 @@ def example_services(
                 **_telemetry_env(fastapi_app, propagators),
                 "FLASK_APP_URL": flask_app.url,
             }
+            if broker_url is not None:
+                fastapi_env["CELERY_BROKER_URL"] = broker_url
             with running(fastapi_command, fastapi_app.port, env=fastapi_env):
                 yield fastapi_app, flask_app, django_app
 
@@ -90,3 +93,30 @@ def _telemetry_env(service: ExampleService, propagators: str) -> dict[str, str]:
 
 def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+@contextmanager
+def example_worker(directory: Path, broker_url: str) -> Iterator[ExampleService]:
+    """Run the Celery worker example (solo pool) on `broker_url`; its spans and logs go to files.
+
+    The worker listens on no port: the yielded service's `port` is 0.
+    """
+    service = ExampleService(0, directory / "worker.spans.jsonl", directory / "worker.log")
+    command = celery_command("examples.worker.tasks", pool="solo")
+    env = {**_telemetry_env(service, DEMO_PROPAGATORS), "CELERY_BROKER_URL": broker_url}
+    with worker(command, directory / "worker.out", env=env):
+        yield service
+
+
+def wait_for_spans(
+    service: ExampleService, trace_id: str, *, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """The spans of a trace that `service` exported, once there are any."""
+    deadline = time.monotonic() + timeout
+    while True:
+        spans = [s for s in service.spans() if s["context"]["trace_id"] == f"0x{trace_id}"]
+        if spans:
+            return spans
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no span of trace {trace_id} was exported")
+        time.sleep(0.05)

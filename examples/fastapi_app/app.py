@@ -9,6 +9,8 @@ Each `/hop` route calls the Flask example's `/session` with a different client, 
 spans both services. The first three send the header through ops-session's one-line client hooks;
 `/hop/propagator` has no hook and relies on `OTEL_PROPAGATORS` naming `ops_session`.
 `/hop/django` calls the Flask example's `/hop`, which calls the Django example.
+`/task` publishes a Celery task of `examples/worker` (Redis at `CELERY_BROKER_URL`), which runs
+in the request's session.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import requests
 from fastapi import FastAPI, Request
 from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -36,6 +39,8 @@ import ops_session.httpx
 import ops_session.requests
 from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session
 from ops_session.otel import SessionSpanProcessor
+
+from ..worker import tasks
 
 FLASK_APP_URL = os.environ.get("FLASK_APP_URL", "http://127.0.0.1:5001")
 ATTRIBUTES = {"app": "chat-demo"}
@@ -85,6 +90,7 @@ def _logging_config(service: str) -> dict[str, Any]:
 setup_telemetry("fastapi_app")
 HTTPXClientInstrumentor().instrument()
 RequestsInstrumentor().instrument()
+CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
 log = logging.getLogger("fastapi_app")
 
 
@@ -170,3 +176,11 @@ async def hop_django(request: Request) -> dict[str, Any]:
     log.info("calling the Flask example, which calls the Django example")
     response = await request.state.client.get("/hop")
     return {"fastapi_app": seen_here(request), **response.raise_for_status().json()}
+
+
+@app.get("/task")
+def publish_task(request: Request) -> dict[str, Any]:
+    """Publish the worker example's `summarize` task; the worker runs it in this session."""
+    log.info("publishing a summarize task")
+    sent = tasks.summarize.apply_async(("a long conversation",), ignore_result=True)
+    return {"fastapi_app": seen_here(request), "task_id": sent.id}

@@ -8,13 +8,21 @@ what each process recorded of one request.
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tools.example_services import ExampleService, example_services, wait_for_trace
+from tools.example_services import (
+    ExampleService,
+    example_services,
+    example_worker,
+    wait_for_spans,
+    wait_for_trace,
+)
 
 from ops_session import SESSION_HEADER_NAME
 
@@ -176,3 +184,42 @@ def test_django_example_under_gunicorn(services: Services) -> None:
         "attributes": {"app": "chat-demo"},
         "received_header": "direct-2",
     }
+
+
+def test_a_request_session_continues_in_the_celery_task_it_publishes(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """The `make demo` part three: `/task` publishes to the worker example on a real Redis."""
+    broker = f"{redis_url}/3"
+    with (
+        example_services(tmp_path, broker_url=broker) as (fastapi_app, _, _),
+        example_worker(tmp_path, broker) as worker,
+    ):
+        trace_id = secrets.token_hex(16)
+        headers = {
+            SESSION_HEADER_NAME: "chat-42",
+            "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+        }
+        response = httpx.get(f"{fastapi_app.url}/task", headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        (task_span,) = wait_for_spans(worker, trace_id)
+        request_spans = wait_for_trace([fastapi_app], trace_id)
+        # Without a header the middleware generates a session, and the task continues that one.
+        generated = httpx.get(f"{fastapi_app.url}/task", timeout=10).json()["fastapi_app"]
+        deadline = time.monotonic() + 30
+        while len(summaries(worker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    (producer,) = [span for span in request_spans if span["kind"] == "SpanKind.PRODUCER"]
+    assert task_span["name"] == "run/examples.worker.tasks.summarize"
+    assert task_span["parent_id"] == producer["context"]["span_id"]
+    assert task_span["attributes"]["session.id"] == "chat-42"
+    assert producer["attributes"]["session.id"] == "chat-42"
+    first, second = summaries(worker)
+    assert first.endswith(" worker session=chat-42 worker: summarizing 19 characters")
+    assert second.endswith(
+        f" worker session={generated['session_id']} worker: summarizing 19 characters"
+    )
+
+
+def summaries(worker: ExampleService) -> list[str]:
+    return [line for line in worker.log_lines() if "summarizing" in line]
