@@ -64,7 +64,7 @@ def call_asgi(
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         current = current_session()
         header = [v.decode("latin-1") for k, v in scope["headers"] if k == HEADER]
-        seen.append((current and current.id, header[0] if header else None))
+        seen.append((current.id if current else None, header[0] if header else None))
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
         await send({"type": "http.response.body", "body": b"ok"})
 
@@ -104,7 +104,7 @@ def call_wsgi(
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         current = current_session()
-        seen.append((current and current.id, environ.get("HTTP_MIRASCOPE_SESSION_ID")))
+        seen.append((current.id if current else None, environ.get("HTTP_MIRASCOPE_SESSION_ID")))
         start_response(
             "200 OK", [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response_headers]
         )
@@ -121,9 +121,11 @@ def call_wsgi(
         text = value.decode("latin-1")
         environ[key] = f"{environ[key]}{joiner}{text}" if key in environ else text
     answer: list[tuple[str, list[tuple[str, str]]]] = []
-    body = WSGISessionMiddleware(app, **options)(
-        environ, lambda status, headers, exc_info=None: answer.append((status, headers))
-    )
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        answer.append((status, headers))
+
+    body = WSGISessionMiddleware(app, **options)(environ, start_response)
     list(body)
     status, response = answer[0]
     return Outcome(
@@ -157,7 +159,7 @@ def is_generated(value: str | None) -> bool:
     return value is not None and uuid.UUID(value).version == 4
 
 
-BROWSER = {"also_accept": [LEGACY], "query_param": "session_id", "cookie": "sid"}
+BROWSER: dict[str, Any] = {"also_accept": [LEGACY], "query_param": "session_id", "cookie": "sid"}
 
 
 # --- where the id comes from ---------------------------------------------------------------
@@ -337,7 +339,7 @@ def test_reject_mode_answers_400_naming_every_place(
 
 
 def test_rejection_body_names_the_places(call: Call) -> None:
-    policy = SessionMiddleware(lambda *args: None, on_invalid="reject", **BROWSER).policy  # type: ignore[arg-type, return-value]
+    policy = WSGISessionMiddleware(lambda *args: [], on_invalid="reject", **BROWSER).policy
     assert policy.rejection_body == (
         b"Invalid session id in the Mirascope-Session-Id header, the X-Mirascope-Session-Id "
         b"header, the session_id query parameter or the sid cookie.\n"
@@ -435,9 +437,14 @@ def test_websocket_accept_carries_the_header_and_cookie_for_a_query_param_id() -
 
 # --- misconfiguration -----------------------------------------------------------------------
 
+
+async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
+    pass
+
+
 BUILDERS = [
-    pytest.param(lambda **options: SessionMiddleware(lambda *a: None, **options), id="asgi"),  # type: ignore[arg-type, return-value]
-    pytest.param(lambda **options: WSGISessionMiddleware(lambda *a: [], **options), id="wsgi"),  # type: ignore[arg-type, return-value]
+    pytest.param(lambda **options: SessionMiddleware(asgi_app, **options), id="asgi"),
+    pytest.param(lambda **options: WSGISessionMiddleware(lambda *a: [], **options), id="wsgi"),
 ]
 
 
