@@ -8,6 +8,7 @@ servers are stopped (by process id) at the end.
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.sync.client import connect
 
 from ops_session import SESSION_HEADER_NAME
 
@@ -133,6 +135,34 @@ def follow_one_session(services: tuple[ExampleService, ExampleService]) -> None:
     print("\n".join(lines))
 
 
+def show_chat_page(fastapi_app: ExampleService) -> None:
+    """What the chat page's JavaScript does, step by step, without a browser."""
+    page = httpx.get(f"{fastapi_app.url}/chat", timeout=10)
+    print(f"Chat page: {fastapi_app.url}/chat -> {page.status_code}, {len(page.content)} bytes\n")
+    rows = [["step", "sent", "session"]]
+    first = httpx.post(f"{fastapi_app.url}/chat/turn", json={"message": "hello"}, timeout=10)
+    session_id = first.headers[SESSION_HEADER_NAME]
+    rows.append(["POST /chat/turn", "no id", first.json()["session_id"]])
+    for _ in range(2):
+        turn = httpx.post(
+            f"{fastapi_app.url}/chat/turn",
+            json={"message": "again"},
+            headers={SESSION_HEADER_NAME: session_id},
+            timeout=10,
+        )
+        rows.append(["POST /chat/turn", f"{SESSION_HEADER_NAME} header", turn.json()["session_id"]])
+    ws_url = f"ws://{fastapi_app.url.removeprefix('http://')}/chat/ws?session_id={session_id}"
+    with connect(ws_url, open_timeout=10) as websocket:
+        websocket.send("over the websocket")
+        reply = json.loads(websocket.recv(timeout=10))
+    rows.append(["websocket /chat/ws", "?session_id= query parameter", reply["session_id"]])
+    print(table(rows))
+    print(
+        "\nTo try the page in a browser, run the example by hand (examples/fastapi_app/README.md)"
+        "\nand open http://127.0.0.1:5000/chat."
+    )
+
+
 def main() -> None:
     print(
         "Starting the Flask example (gunicorn) and the FastAPI example (uvicorn) on 127.0.0.1"
@@ -155,6 +185,8 @@ def main() -> None:
             )
             print("2. One session across both services\n")
             follow_one_session(services)
+            print("\n3. The chat page: one session over fetch and a websocket\n")
+            show_chat_page(fastapi_app)
     print("\nBoth servers stopped.")
 
 

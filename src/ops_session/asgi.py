@@ -149,11 +149,8 @@ class SessionMiddleware:
                         *(pair for pair in request_headers if pair[0].lower() != header_key),
                         response_header,
                     ]
-        set_cookie: tuple[bytes, bytes] | None = None
         if policy.set_cookie:
-            cookie = policy.set_cookie_header(context.id, scope.get("scheme") in _SECURE_SCHEMES)
-            if cookie is not None:
-                set_cookie = (b"set-cookie", cookie.encode("latin-1"))
+            send = _send_with_cookie(send, policy, context.id, scope, response_header)
         state = scope.get("state")
         if state is not None:
             # A per-request dict (ASGI lifespan state) that layers outside this middleware share,
@@ -167,11 +164,7 @@ class SessionMiddleware:
                 headers = message.get("headers", ())
                 # When the app chose its own value, it stands.
                 if _find_header_in_any_case(headers, header_key) is None:
-                    message["headers"] = (
-                        [*headers, response_header]
-                        if set_cookie is None
-                        else [*headers, response_header, set_cookie]
-                    )
+                    message["headers"] = [*headers, response_header]
             return send(message)
 
         token = activate(context)
@@ -199,6 +192,30 @@ class SessionMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _send_with_cookie(
+    send: Send,
+    policy: SessionPolicy[Scope],
+    session_id: str,
+    scope: Scope,
+    response_header: tuple[bytes, bytes],
+) -> Send:
+    """Wrap the server's `send` to add `Set-Cookie` wherever the session header was added."""
+    cookie = policy.set_cookie_header(session_id, scope.get("scheme") in _SECURE_SCHEMES)
+    if cookie is None:
+        return send
+    set_cookie = (b"set-cookie", cookie.encode("latin-1"))
+
+    def send_with_cookie(message: Message) -> Awaitable[None]:
+        if message["type"] in _RESPONSE_START:
+            headers = message.get("headers")
+            # The list the middleware built, ending with its header: the app did not set its own.
+            if headers and headers[-1] is response_header:
+                headers.append(set_cookie)
+        return send(message)
+
+    return send_with_cookie
 
 
 def _find_header_in_any_case(

@@ -121,13 +121,10 @@ class SessionMiddleware:
         if generated and policy.update_request_header:
             environ[self._environ_key] = session_context.id
         response_header = (policy.header_name, session_context.id)
-        set_cookie: tuple[str, str] | None = None
         if policy.set_cookie:
-            cookie = policy.set_cookie_header(
-                session_context.id, environ.get("wsgi.url_scheme") == "https"
+            start_response = _start_response_with_cookie(
+                start_response, policy, session_context.id, environ, response_header
             )
-            if cookie is not None:
-                set_cookie = ("Set-Cookie", cookie)
         header_lower = self._header_lower
 
         def start_response_with_session_header(
@@ -140,11 +137,7 @@ class SessionMiddleware:
                 if name.lower() == header_lower:
                     break  # the app chose its own value
             else:
-                headers = (
-                    [*headers, response_header]
-                    if set_cookie is None
-                    else [*headers, response_header, set_cookie]
-                )
+                headers = [*headers, response_header]
             return start_response(status, headers, exc_info)
 
         # One Context per request holds the session for the call, every next() and close():
@@ -162,6 +155,33 @@ class SessionMiddleware:
         if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
             return body  # let the server send the file its own way (sendfile)
         return _SessionBody(body, context)
+
+
+def _start_response_with_cookie(
+    start_response: StartResponse,
+    policy: SessionPolicy[WSGIEnvironment],
+    session_id: str,
+    environ: WSGIEnvironment,
+    response_header: tuple[str, str],
+) -> StartResponse:
+    """Wrap `start_response` to add `Set-Cookie` wherever the session header was added."""
+    cookie = policy.set_cookie_header(session_id, environ.get("wsgi.url_scheme") == "https")
+    if cookie is None:
+        return start_response
+    set_cookie = ("Set-Cookie", cookie)
+
+    def start_response_with_cookie(
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: OptExcInfo | None = None,
+        /,
+    ) -> Callable[[bytes], object]:
+        # The list the middleware built, ending with its header: the app did not set its own.
+        if headers and headers[-1] is response_header:
+            headers.append(set_cookie)
+        return start_response(status, headers, exc_info)
+
+    return start_response_with_cookie
 
 
 class _EnvironReader:
