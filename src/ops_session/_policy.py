@@ -41,7 +41,12 @@ DEFAULT_COOKIE_MAX_AGE = 86_400
 
 
 class SessionPolicy(Generic[RequestT]):
-    """The middleware options, checked once, and the per-request decisions made from them."""
+    """The middleware options, checked once, and the per-request decisions made from them.
+
+    An adapter passes its `reader` (a `RequestReader` over its request type) so that the
+    `also_accept`, `query_param` and `cookie` options can be read; with `set_cookie`, it appends
+    `set_cookie_header(id, secure)` to the response wherever it adds the session header.
+    """
 
     __slots__ = (
         "header_name",
