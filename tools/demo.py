@@ -2,8 +2,10 @@
 
 Part one sends valid, missing and hostile session headers and shows what each service saw. Part two
 follows one session across the FastAPI-to-Flask hop: every span both services exported, as one
-tree, and every log line they wrote, in time order. All traffic goes to 127.0.0.1, and both
-servers are stopped (by process id) at the end.
+tree, and every log line they wrote, in time order. Part three prints the chat page's URL and
+does what its JavaScript does: three turns over `fetch`, then a websocket message with the id in
+its query string. All traffic goes to 127.0.0.1, and both servers are stopped (by process id) at
+the end.
 """
 
 from __future__ import annotations
