@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 PYTEST_ARGS ?=
 # The browser tests use the distribution's chromium; Playwright must never fetch its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
@@ -17,7 +18,12 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --editable . --group dev
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --editable . --group test --group lint
+	touch $@
+
+# The peers and plotting only the benchmarks use: `make test` never installs them.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --group bench
 	touch $@
 
 system-deps:
@@ -40,17 +46,17 @@ soak: venv
 	$(BIN)/python -m tests.live.soak
 
 # wrk loads the real servers; it comes from the distribution's packages.
-bench: venv
+bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
 	$(BIN)/python -m benchmarks
 
 # The quick, figure-free run of the benchmark code, so that it cannot rot.
-bench-check: venv
+bench-check: $(BENCH_STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider benchmarks/test_quick.py
 
-lint: venv
+lint: $(BENCH_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

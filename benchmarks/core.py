@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import timeit
+import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
-from ops_session import SESSION_HEADER_NAME, current_session, extract_session_id, session
+from ops_session import (
+    SESSION_HEADER_NAME,
+    current_session,
+    extract_session_id,
+    generate_session_id,
+    session,
+)
 
 from .asgi_apps import VALID_ID
 from .timing import Sampler, per_call_microseconds
@@ -56,4 +63,6 @@ def samplers(calls: int) -> dict[str, Sampler]:
         f"extract_session_id(), 20 headers, {SESSION_HEADER_NAME}": timed(
             lambda: extract_session_id(TWENTY_HEADERS)
         ),
+        "generate_session_id()": timed(generate_session_id),
+        "str(uuid.uuid4())": timed(lambda: str(uuid.uuid4())),
     }

@@ -1,44 +1,39 @@
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import uuid
 from typing import Any
 
 import httpx
 import pytest
-from asgiref.testing import ApplicationCommunicator
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.testclient import TestClient
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 
+import ops_session.asgi
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
+from ops_session._core import (
+    activate,
+    add_request_listener,
+    deactivate,
+    remove_request_listener,
+)
 from ops_session.asgi import STATE_KEY, Message, Receive, Scope, Send, SessionMiddleware
 
 from .live.apps.asgi_app import build
+from .support.asgi import http_scope, run, session_headers
 from .support.hostile import hostile_bytes
+from .support.state import SESSION_HEADER_VALUES, snapshot
 
 pytestmark = pytest.mark.anyio
 
 HOSTILE_IDS = hostile_bytes()
-
-
-def http_scope(*headers: tuple[bytes, bytes], **extra: Any) -> Scope:
-    scope: Scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/items",
-        "raw_path": b"/items",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
-    scope.update(extra)
-    return scope
 
 
 class RecordingApp:
@@ -59,20 +54,6 @@ class RecordingApp:
             start["headers"] = self.response_headers
         await send(start)
         await send({"type": "http.response.body", "body": b"ok"})
-
-
-async def run(app: Any, scope: Scope) -> list[Message]:
-    communicator = ApplicationCommunicator(app, scope)
-    await communicator.send_input({"type": "http.request", "body": b""})
-    messages = [await communicator.receive_output(1)]
-    while messages[-1]["type"] == "http.response.start" or messages[-1].get("more_body"):
-        messages.append(await communicator.receive_output(1))
-    await communicator.wait(1)
-    return messages
-
-
-def session_headers(message: Message) -> list[bytes]:
-    return [value for name, value in message.get("headers", ()) if name == b"mirascope-session-id"]
 
 
 async def test_valid_id_is_used_echoed_and_left_in_place() -> None:
@@ -96,9 +77,9 @@ async def test_missing_id_is_generated_and_shown_to_the_app() -> None:
     context = inner.sessions[0]
     assert context is not None and context.id == sent.decode()
     seen = inner.scopes[0]
-    assert seen is not scope
+    assert seen is scope  # changed in place, so that outer layers see what the app writes
     assert (b"mirascope-session-id", sent) in seen["headers"]
-    assert scope["headers"] is original_headers and len(original_headers) == 1
+    assert seen["headers"] is not original_headers and len(original_headers) == 1
 
 
 @pytest.mark.parametrize("raw", HOSTILE_IDS)
@@ -173,10 +154,12 @@ async def test_reject_mode_answers_400_without_echo(raw: bytes) -> None:
 async def test_reject_mode_closes_a_websocket_with_1008() -> None:
     inner = RecordingApp()
     scope = http_scope((b"mirascope-session-id", b"a b"), type="websocket", scheme="ws")
-    communicator = ApplicationCommunicator(SessionMiddleware(inner, on_invalid="reject"), scope)
-    await communicator.send_input({"type": "websocket.connect"})
-    assert await communicator.receive_output(1) == {"type": "websocket.close", "code": 1008}
-    await communicator.wait(1)
+    sent = await run(
+        SessionMiddleware(inner, on_invalid="reject"),
+        scope,
+        receive_messages=[{"type": "websocket.connect"}],
+    )
+    assert sent == [{"type": "websocket.close", "code": 1008}]
     assert inner.scopes == []
 
 
@@ -190,13 +173,12 @@ async def test_websocket_accept_carries_the_header() -> None:
         await send({"type": "websocket.close", "code": 1000})
 
     scope = http_scope((b"mirascope-session-id", b"ws-1"), type="websocket", scheme="ws")
-    communicator = ApplicationCommunicator(SessionMiddleware(app), scope)
-    await communicator.send_input({"type": "websocket.connect"})
-    accept = await communicator.receive_output(1)
+    accept, text, close = await run(
+        SessionMiddleware(app), scope, receive_messages=[{"type": "websocket.connect"}]
+    )
     assert accept == {"type": "websocket.accept", "headers": [(b"mirascope-session-id", b"ws-1")]}
-    assert (await communicator.receive_output(1))["text"] == "ws-1"
-    assert (await communicator.receive_output(1))["type"] == "websocket.close"
-    await communicator.wait(1)
+    assert text["text"] == "ws-1"
+    assert close["type"] == "websocket.close"
 
 
 @pytest.mark.parametrize("scope_type", ["lifespan", "custom.protocol"])
@@ -277,8 +259,8 @@ async def test_scope_without_headers_key() -> None:
     scope = http_scope()
     del scope["headers"]
     start, _ = await run(SessionMiddleware(inner), scope)
-    assert len(session_headers(start)) == 1
-    assert "headers" not in scope
+    (sent,) = session_headers(start)
+    assert scope["headers"] == [(b"mirascope-session-id", sent)]
 
 
 async def test_attributes_mapping_and_callable() -> None:
@@ -417,7 +399,7 @@ async def test_exception_passes_through_untouched_and_session_is_restored() -> N
 
     with session(id="caller") as caller:
         with pytest.raises(ValueError) as raised:
-            await SessionMiddleware(app)(http_scope(), _no_receive, _no_send)
+            await run(SessionMiddleware(app), http_scope())
         assert raised.value is error
         assert current_session() is caller
 
@@ -437,9 +419,267 @@ def test_state_is_not_shared_between_requests() -> None:
     assert second.headers[SESSION_HEADER_NAME] == "two"
 
 
-async def _no_receive() -> Message:  # pragma: no cover
-    return {"type": "http.disconnect"}
+# No request state: the middleware sets the session with a ContextVar token and must reset every
+# one, whatever the request did, and keep nothing of a request on itself.
 
 
-async def _no_send(message: Message) -> None:  # pragma: no cover
-    pass
+async def failing_by_path_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["path"] == "/raise":
+        raise RuntimeError("app failure")
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    if scope["path"] == "/hang":
+        await asyncio.Event().wait()
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.mark.parametrize("on_invalid", ["generate", "reject"])
+def test_asgi_resets_every_token_and_keeps_no_request_state(
+    monkeypatch: pytest.MonkeyPatch, on_invalid: Any
+) -> None:
+    tokens: list[contextvars.Token[Any]] = []
+    resets: list[contextvars.Token[Any]] = []
+
+    def counting_set(value: Any) -> contextvars.Token[Any]:
+        token = activate(value)
+        tokens.append(token)
+        return token
+
+    def counting_reset(token: contextvars.Token[Any]) -> None:
+        resets.append(token)
+        deactivate(token)
+
+    monkeypatch.setattr(ops_session.asgi, "activate", counting_set)
+    monkeypatch.setattr(ops_session.asgi, "deactivate", counting_reset)
+    middleware = SessionMiddleware(failing_by_path_app, on_invalid=on_invalid)
+    before = snapshot(middleware)
+
+    async def main() -> None:
+        for path in ["/", "/raise", "/hang"]:
+            for raw in SESSION_HEADER_VALUES:
+                headers = [] if raw is None else [(b"mirascope-session-id", raw)]
+                try:
+                    await run(middleware, http_scope(*headers, path=path), timeout=0.02)
+                except (RuntimeError, TimeoutError):
+                    pass
+                assert current_session() is None
+
+    asyncio.run(main())
+    assert tokens and resets == tokens
+    assert snapshot(middleware) == before
+
+
+# Faults: after each one the session is restored, and the next request sees no trace of it.
+# The middleware runs in the test's own task, so "restored" is checked directly. (Under uvicorn:
+# tests/live/test_faults.py.)
+
+
+class Script:
+    """A raw ASGI app that records the session it ran in, then misbehaves as told."""
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+        self.seen: list[str | None] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        current = current_session()
+        self.seen.append(current.id if current else None)
+        if self.fault == "never-responds":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        if self.fault == "hangs":
+            await asyncio.Event().wait()
+        if self.fault == "raises-after-start":
+            raise RuntimeError("after the response started")
+        await send({"type": "http.response.body", "body": b"second"})
+
+
+async def run_fault(fault: str) -> tuple[Script, list[Message], BaseException | None]:
+    app = Script(fault)
+    sent: list[Message] = []
+    error: BaseException | None = None
+    try:
+        await run(
+            SessionMiddleware(app),
+            http_scope((b"mirascope-session-id", b"fault-1")),
+            sent=sent,
+            # What a server's send does after the client disconnected.
+            fail_send=lambda message: message.get("body") == b"second",
+            timeout=0.1,
+        )
+    except (TimeoutError, RuntimeError, OSError) as raised:
+        error = raised
+    return app, sent, error
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        pytest.param("hangs", TimeoutError, id="handler-task-cancelled"),
+        pytest.param("raises-after-start", RuntimeError, id="raises-after-response-started"),
+        pytest.param("disconnects", OSError, id="client-disconnects-mid-stream"),
+        pytest.param("never-responds", None, id="never-sends-a-response"),
+    ],
+)
+def test_session_is_restored_after_the_fault(fault: str, error: type[Exception] | None) -> None:
+    async def main() -> None:
+        with session(id="outer") as outer:
+            app, sent, raised = await run_fault(fault)
+            assert current_session() is outer
+        assert current_session() is None
+        assert app.seen == ["fault-1"]
+        assert (type(raised) if raised else None) is error
+        if sent:
+            assert (b"mirascope-session-id", b"fault-1") in sent[0]["headers"]
+
+    asyncio.run(main())
+
+
+# Scope, messages and iterables that belong to the server or the app.
+
+
+def route_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: str) -> dict[str, str]:
+        return {"item": item_id}
+
+    app.add_middleware(SessionMiddleware)
+    return app
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {SESSION_HEADER_NAME: "given-1"}], ids=["generated", "given"]
+)
+async def test_what_the_router_writes_into_the_scope_reaches_outer_layers(
+    headers: dict[str, str],
+) -> None:
+    app = route_app()
+    seen: list[Scope] = []
+
+    async def outer(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+        seen.append(scope)
+
+    transport = httpx.ASGITransport(app=outer)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/items/7", headers=headers)
+    assert response.json() == {"item": "7"}
+    (scope,) = seen
+    assert scope["route"].path == "/items/{item_id}"
+    assert scope["path_params"] == {"item_id": "7"}
+
+
+async def test_outer_instrumentation_labels_header_less_requests_with_their_route() -> None:
+    reader = InMemoryMetricReader()
+    app = route_app()
+    FastAPIInstrumentor.instrument_app(
+        app, meter_provider=MeterProvider(metric_readers=[reader]), tracer_provider=TracerProvider()
+    )
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            assert (await client.get("/items/7")).status_code == 200
+    finally:
+        FastAPIInstrumentor.uninstrument_app(app)
+    data = reader.get_metrics_data()
+    assert data is not None
+    routes = {
+        point.attributes.get("http.target")  # the route template, in the metric
+        for resource in data.resource_metrics
+        for scope_metrics in resource.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.name == "http.server.duration"
+        for point in metric.data.data_points
+        if point.attributes
+    }
+    assert routes == {"/items/{item_id}"}
+
+
+async def test_the_server_header_list_is_left_as_it_was() -> None:
+    inner = RecordingApp()
+    scope = http_scope((b"mirascope-session-id", b"not valid"))
+    server_headers = scope["headers"]
+    before = list(server_headers)
+    start, _ = await run(SessionMiddleware(inner), scope)
+    (generated,) = session_headers(start)
+    assert server_headers == before
+    assert (b"mirascope-session-id", generated) in inner.scopes[0]["headers"]
+    assert (b"mirascope-session-id", b"not valid") not in inner.scopes[0]["headers"]
+
+
+async def test_a_start_message_the_app_reuses_gets_each_request_its_own_header() -> None:
+    start: Message = {"type": "http.response.start", "status": 200, "headers": [(b"a", b"1")]}
+
+    async def reusing_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(start)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    middleware = SessionMiddleware(reusing_app)
+    for session_id in (b"first-1", b"second-2"):
+        sent, _ = await run(middleware, http_scope((b"mirascope-session-id", session_id)))
+        assert session_headers(sent) == [session_id]
+    assert start["headers"] == [(b"a", b"1")]
+
+
+async def test_headers_given_as_any_iterable_are_read_once_each() -> None:
+    inner = RecordingApp(response_headers=((b"x-app", b"1") for _ in range(1)))
+    scope = http_scope()
+    scope["headers"] = iter([(b"host", b"testserver"), (b"mirascope-session-id", b"iter-1")])
+    start, _ = await run(SessionMiddleware(inner), scope)
+    assert session_headers(start) == [b"iter-1"]
+    assert (b"x-app", b"1") in start["headers"]
+    assert inner.sessions[0] is not None and inner.sessions[0].id == "iter-1"
+
+
+async def test_a_websocket_denial_response_carries_the_header() -> None:
+    async def denying_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 403, "headers": []})
+        await send({"type": "websocket.http.response.body", "body": b"no"})
+
+    scope = http_scope((b"mirascope-session-id", b"denied-1"), type="websocket")
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await SessionMiddleware(denying_app)(scope, receive, send)
+    assert session_headers(sent[0]) == [b"denied-1"]
+
+
+async def test_500_recipe_finds_the_session_where_the_server_gives_no_state() -> None:
+    app = FastAPI()
+
+    @app.get("/fail")
+    async def fail() -> None:
+        raise RuntimeError("unhandled on purpose")
+
+    async def on_error(request: Request, exc: Exception) -> PlainTextResponse:
+        found: SessionContext | None = getattr(request.state, "ops_session", None)
+        return PlainTextResponse(f"Error in session {found.id if found else '-'}", 500)
+
+    app.add_exception_handler(Exception, on_error)
+    app.add_middleware(SessionMiddleware)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # no scope["state"]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/fail", headers={SESSION_HEADER_NAME: "no-state-1"})
+    assert response.text == "Error in session no-state-1"
+
+
+async def test_request_listeners_hear_each_request_session_inside_it() -> None:
+    heard: list[tuple[str, bool]] = []
+
+    def listener(context: SessionContext) -> None:
+        heard.append((context.id, current_session() is context))
+
+    add_request_listener(listener)
+    try:
+        await run(SessionMiddleware(RecordingApp()), http_scope((b"mirascope-session-id", b"h-1")))
+    finally:
+        remove_request_listener(listener)
+    assert heard == [("h-1", True)]

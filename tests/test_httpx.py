@@ -1,47 +1,133 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
 
 import httpx
+import httpx2
 import pytest
 
 from ops_session import SESSION_HEADER_NAME, session
-from ops_session.httpx import add_session_header, add_session_header_async, send_session
+from ops_session.httpx import (
+    AsyncSessionHeaderHook,
+    SessionHeaderHook,
+    add_session_header,
+    add_session_header_async,
+    send_session,
+)
 
-from .support.echo_server import echo_server
+from .support.echo_server import NO_HEADER
+from .support.outgoing import ALLOWED, SESSION_ID, allow_list_cases, name_cases
+
+SetHosts = Callable[[Iterable[str] | None], None]
 
 
-@pytest.fixture(scope="module")
-def echo_url() -> Iterator[str]:
-    with echo_server() as url:
-        yield url
-
-
-def test_sync_client_sends_the_session(echo_url: str) -> None:
+def test_sync_client_sends_the_session_to_every_host_by_default(echo_url: str) -> None:
     with send_session(httpx.Client(base_url=echo_url)) as client:
-        assert client.get("/").text == "(none)"
+        assert client.get("/").text == NO_HEADER
         with session(id="hx-1"):
             assert client.get("/").text == "hx-1"
             assert client.get("/", headers={SESSION_HEADER_NAME: "mine"}).text == "mine"
-        assert client.get("/").text == "(none)"
+        assert client.get("/").text == NO_HEADER
 
 
 @pytest.mark.anyio
-async def test_async_client_sends_the_session(echo_url: str) -> None:
+async def test_async_client_sends_the_session_to_every_host_by_default(echo_url: str) -> None:
     async with send_session(httpx.AsyncClient(base_url=echo_url)) as client:
-        assert (await client.get("/")).text == "(none)"
+        assert (await client.get("/")).text == NO_HEADER
         with session(id="hx-2"):
             assert (await client.get("/")).text == "hx-2"
 
 
-def test_send_session_picks_the_hook_and_registers_it_once() -> None:
-    sync_client = send_session(send_session(httpx.Client()))
+def test_sync_client_sends_the_session_only_to_allowed_hosts(
+    loopback_servers: dict[str, str],
+) -> None:
+    client = send_session(httpx.Client(follow_redirects=True, trust_env=False), hosts=ALLOWED)
+    with client, session(id=SESSION_ID):
+        for url, headers, expected in allow_list_cases(loopback_servers):
+            assert client.get(url, headers=headers).text == expected, url
+
+
+@pytest.mark.anyio
+async def test_async_client_sends_the_session_only_to_allowed_hosts(
+    loopback_servers: dict[str, str],
+) -> None:
+    client = httpx.AsyncClient(follow_redirects=True, trust_env=False)
+    async with send_session(client, hosts=ALLOWED):
+        with session(id=SESSION_ID):
+            for url, headers, expected in allow_list_cases(loopback_servers):
+                assert (await client.get(url, headers=headers)).text == expected, url
+
+
+def test_host_names_match_the_patterns(loopback_servers: dict[str, str]) -> None:
+    proxy = loopback_servers["127.0.0.1"]
+    client = httpx.Client(proxy=proxy, follow_redirects=True, trust_env=False)
+    with send_session(client, hosts=ALLOWED), session(id=SESSION_ID):
+        for url, headers, expected in name_cases():
+            assert client.get(url, headers=headers).text == expected, url
+
+
+def test_the_process_rule_governs_clients_without_hosts(
+    loopback_servers: dict[str, str], process_hosts: SetHosts
+) -> None:
+    allowed, other = loopback_servers["127.0.0.2"], loopback_servers["127.0.0.3"]
+    following = send_session(httpx.Client(trust_env=False))
+    own_rule = send_session(httpx.Client(trust_env=False), hosts=["127.0.0.2"])
+    process_hosts(["127.0.0.3"])  # after the hooks were built: they read it per request
+    with following, own_rule, session(id=SESSION_ID):
+        assert following.get(other).text == SESSION_ID
+        assert following.get(allowed).text == NO_HEADER
+        assert own_rule.get(allowed).text == SESSION_ID
+        assert own_rule.get(other).text == NO_HEADER
+
+
+def test_send_session_picks_the_hook_and_replaces_its_own() -> None:
+    def user_hook(request: httpx.Request) -> None:
+        pass
+
+    sync_client = send_session(httpx.Client(event_hooks={"request": [user_hook]}))
+    sync_client = send_session(sync_client, hosts=["*.internal"])
     async_client = send_session(httpx.AsyncClient())
-    assert sync_client.event_hooks["request"] == [add_session_header]
-    assert async_client.event_hooks["request"] == [add_session_header_async]
+    [user, hook] = sync_client.event_hooks["request"]
+    assert user is user_hook and isinstance(hook, SessionHeaderHook)
+    assert hook.hosts is not None and hook.hosts.allows("api.internal")
+    [async_hook] = async_client.event_hooks["request"]
+    assert isinstance(async_hook, AsyncSessionHeaderHook) and async_hook.hosts is None
     sync_client.close()
+
+
+def test_module_hooks_register_by_hand(echo_url: str) -> None:
+    client = httpx.Client(base_url=echo_url, event_hooks={"request": [add_session_header]})
+    with client, session(id="hx-3"):
+        assert client.get("/").text == "hx-3"
+    assert isinstance(add_session_header_async, AsyncSessionHeaderHook)
+
+
+def test_send_session_refuses_an_httpx2_client() -> None:
+    with httpx2.Client() as client, pytest.raises(TypeError, match=r"ops_session\.httpx2"):
+        send_session(client)  # type: ignore[type-var]
+
+
+def test_send_session_names_a_bad_host_pattern() -> None:
+    with httpx.Client() as client, pytest.raises(ValueError, match=r"'https://api\.internal'"):
+        send_session(client, hosts=["https://api.internal"])
+
+
+def test_works_without_httpx2_and_never_imports_it(loopback_servers: dict[str, str]) -> None:
+    code = (
+        "import sys; sys.modules['httpx2'] = None\n"
+        "import httpx, ops_session, ops_session.httpx\n"
+        "client = ops_session.httpx.send_session(httpx.Client(), hosts=['127.0.0.2'])\n"
+        "with ops_session.session(id='solo'):\n"
+        "    print(client.get(sys.argv[1]).text, client.get(sys.argv[2]).text)\n"
+    )
+    urls = [loopback_servers["127.0.0.2"], loopback_servers["127.0.0.3"]]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *urls], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split() == ["solo", NO_HEADER], result.stderr
 
 
 def test_missing_httpx_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,12 +4,20 @@ import io
 import logging
 import logging.config
 from collections.abc import Iterator
+from logging.handlers import QueueHandler, QueueListener
+from queue import Queue
+from typing import Any
 
 import pytest
 import structlog
 
 from ops_session import session
-from ops_session.logging import SessionLogFilter, add_session
+from ops_session.logging import (
+    SessionLogFilter,
+    add_session,
+    install_record_factory,
+    uninstall_record_factory,
+)
 
 
 @pytest.fixture
@@ -57,7 +65,8 @@ def test_filter_from_dict_config_adds_the_session(
 def test_filter_default_is_configurable() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     assert SessionLogFilter(default="").filter(record) is True
-    assert (record.session_id, record.session_attributes) == ("", "")
+    fields = vars(record)
+    assert (fields["session_id"], fields["session_attributes"]) == ("", "")
 
 
 def test_structlog_processor() -> None:
@@ -80,3 +89,102 @@ def test_structlog_processor() -> None:
             )
     finally:
         structlog.reset_defaults()
+
+
+def make_record(name: str = "app", **extra: Any) -> logging.LogRecord:
+    return logging.getLogger(name).makeRecord(
+        name, logging.INFO, __file__, 1, "hi", (), None, extra=extra
+    )
+
+
+def test_filter_keeps_fields_the_record_already_has() -> None:
+    log_filter = SessionLogFilter()
+    with session(id="mine-1"):
+        record = make_record(session_id="given-1")
+        log_filter.filter(record)
+    assert vars(record)["session_id"] == "given-1"
+    assert vars(record)["session_attributes"] == "-"
+
+
+def test_queue_pipeline_logs_the_session_of_the_code_that_logged() -> None:
+    queue: Queue[logging.LogRecord] = Queue()
+    stream = io.StringIO()
+    written = logging.StreamHandler(stream)
+    written.setFormatter(logging.Formatter("%(session_id)s %(message)s"))
+    written.addFilter(SessionLogFilter())  # runs on the listener's thread, outside the session
+    queued = QueueHandler(queue)
+    queued.addFilter(SessionLogFilter())  # runs where the log call runs
+    listener = QueueListener(queue, written)
+    logger = logging.getLogger("tests.queued")
+    logger.addHandler(queued)
+    logger.setLevel(logging.INFO)
+    listener.start()
+    try:
+        with session(id="queued-1"):
+            logger.info("inside")
+        logger.info("outside")
+    finally:
+        listener.stop()
+        logger.removeHandler(queued)
+    assert stream.getvalue().splitlines() == ["queued-1 inside", "- outside"]
+
+
+@pytest.fixture
+def record_factory() -> Iterator[None]:
+    before = logging.getLogRecordFactory()
+    yield
+    uninstall_record_factory()
+    assert logging.getLogRecordFactory() is before
+
+
+def test_record_factory_stamps_records_of_every_logger(record_factory: None) -> None:
+    install_record_factory(default="none")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(session_id)s %(session_attributes)s %(name)s"))
+    parent = logging.getLogger("tests.factory")
+    parent.addHandler(handler)
+    parent.setLevel(logging.INFO)
+    try:
+        with session(id="factory-1", attributes={"a": 1}):
+            logging.getLogger("tests.factory.child").info("child")
+        parent.info("outside")
+        install_record_factory(default="-")  # again: only the default changes
+        parent.info("outside again")
+    finally:
+        parent.removeHandler(handler)
+    assert stream.getvalue().splitlines() == [
+        'factory-1 {"a":1} tests.factory.child',
+        "none none tests.factory",
+        "- - tests.factory",
+    ]
+
+
+def test_record_factory_keeps_the_factory_it_wraps(record_factory: None) -> None:
+    before = logging.getLogRecordFactory()
+
+    def tagging(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = before(*args, **kwargs)
+        vars(record)["tag"] = "kept"
+        return record
+
+    logging.setLogRecordFactory(tagging)
+    try:
+        install_record_factory()
+        with session(id="wrapped-1"):
+            record = make_record()
+        assert (vars(record)["tag"], vars(record)["session_id"]) == ("kept", "wrapped-1")
+        uninstall_record_factory()
+        assert logging.getLogRecordFactory() is tagging
+        uninstall_record_factory()  # nothing installed: nothing to do
+    finally:
+        logging.setLogRecordFactory(before)
+
+
+def test_uninstalling_under_another_factory_says_what_to_do(record_factory: None) -> None:
+    install_record_factory()
+    ours = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(lambda *args, **kwargs: ours(*args, **kwargs))
+    with pytest.raises(RuntimeError, match="uninstall it first"):
+        uninstall_record_factory()
+    logging.setLogRecordFactory(ours)

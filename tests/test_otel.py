@@ -10,28 +10,15 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ops_session import SESSION_HEADER_NAME, session
 from ops_session.otel import SessionPropagator, SessionSpanProcessor, extracted_session_id
 
+from .conftest import Tracing
 from .support.echo_server import echo_server
 
 
-@pytest.fixture
-def tracing() -> tuple[TracerProvider, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SessionSpanProcessor())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider, exporter
-
-
-def test_spans_inside_a_session_carry_it(
-    tracing: tuple[TracerProvider, InMemorySpanExporter],
-) -> None:
+def test_spans_inside_a_session_carry_it(tracing: Tracing) -> None:
     provider, exporter = tracing
     tracer = provider.get_tracer("tests")
     with tracer.start_as_current_span("outside"):
@@ -124,3 +111,32 @@ def test_otel_propagators_env_makes_instrumented_clients_send_the_header(
         "requests": expected,
         "outside": "(none)",
     }
+
+
+@pytest.mark.parametrize(
+    "carrier",
+    [
+        pytest.param({"Mirascope-Session-Id": "caller-1"}, id="canonical"),
+        pytest.param({"mirascope-session-id": "caller-1"}, id="lower-case"),
+        pytest.param({"MIRASCOPE-SESSION-ID": "caller-1"}, id="upper-case"),
+    ],
+)
+def test_propagator_keeps_a_header_the_caller_set(carrier: dict[str, str]) -> None:
+    expected = dict(carrier)
+    with session(id="current-1"):
+        SessionPropagator().inject(carrier)
+    assert carrier == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Mirascope-Session-Id",
+        "mirascope-session-id",
+        "MIRASCOPE-SESSION-ID",
+        "mIrAsCoPe-SeSsIoN-iD",
+    ],
+)
+def test_propagator_extracts_the_header_in_any_case(name: str) -> None:
+    context = SessionPropagator().extract({"traceparent": "-", name: "any-case-1"})
+    assert extracted_session_id(context) == "any-case-1"

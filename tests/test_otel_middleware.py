@@ -17,26 +17,16 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OpenTe
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OpenTelemetryWSGI
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from werkzeug.test import Client
 
 from ops_session import SESSION_HEADER_NAME, SessionMiddleware, WSGISessionMiddleware
 from ops_session.asgi import Receive, Scope, Send
-from ops_session.otel import SessionSpanProcessor
 
-Tracing = tuple[TracerProvider, InMemorySpanExporter]
+from .conftest import Tracing
+
 HEADERS = {SESSION_HEADER_NAME: "composed-1"}
-
-
-@pytest.fixture
-def tracing() -> Tracing:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SessionSpanProcessor())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider, exporter
 
 
 def session_ids_by_kind(exporter: InMemorySpanExporter) -> dict[SpanKind, set[Any]]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextvars
+import gc
 import io
 import logging
 import uuid
@@ -11,12 +13,15 @@ from wsgiref.validate import validator as wsgiref_validator
 import flask
 import pytest
 from werkzeug.middleware.lint import LintMiddleware
-from werkzeug.test import Client, EnvironBuilder
+from werkzeug.test import Client
 
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
+from ops_session._core import add_request_listener, remove_request_listener
 from ops_session.wsgi import SessionMiddleware
 
 from .support.hostile import hostile_text
+from .support.state import SESSION_HEADER_VALUES, snapshot
+from .support.wsgi import RecordingStartResponse, run_wsgi, wsgi_environ
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -88,13 +93,10 @@ def test_invalid_id_is_replaced_never_echoed_nor_logged(
     raw: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="ops_session")
-    environ = EnvironBuilder().get_environ()
-    environ["HTTP_MIRASCOPE_SESSION_ID"] = raw
-    captured: list[Any] = []
-    body = SessionMiddleware(plain_app)(environ, lambda s, h, e=None: captured.append(h))
-    ((_, sent),) = [pair for pair in captured[0] if pair[0] == SESSION_HEADER_NAME]
+    response, body = run_wsgi(SessionMiddleware(plain_app), wsgi_environ(session_id=raw))
+    ((_, sent),) = [pair for pair in response.headers if pair[0] == SESSION_HEADER_NAME]
     assert uuid.UUID(sent).version == 4
-    assert b"".join(body).decode() == f"{sent}|{sent}"
+    assert body.decode() == f"{sent}|{sent}"
     (record,) = caplog.records
     assert record.getMessage() == (
         f"Invalid Mirascope-Session-Id header ({len(raw)} characters): replaced by a generated id."
@@ -116,17 +118,15 @@ def test_reject_mode_answers_400_without_echo(raw: str) -> None:
         called.append(True)  # pragma: no cover
         return []  # pragma: no cover
 
-    environ = EnvironBuilder().get_environ()
-    environ["HTTP_MIRASCOPE_SESSION_ID"] = raw
-    captured: list[Any] = []
-    body = SessionMiddleware(app, on_invalid="reject")(
-        environ, lambda status, headers, exc_info=None: captured.append((status, headers))
+    response, body = run_wsgi(
+        SessionMiddleware(app, on_invalid="reject"), wsgi_environ(session_id=raw)
     )
-    assert b"".join(body) == b"Invalid Mirascope-Session-Id header.\n"
-    assert captured == [
+    assert body == b"Invalid Mirascope-Session-Id header.\n"
+    assert response.calls == [
         (
             "400 Bad Request",
             [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "37")],
+            None,
         )
     ]
     assert called == []
@@ -146,8 +146,8 @@ def test_session_is_current_while_the_server_iterates_and_closes() -> None:
 
 def test_body_failing_mid_way_is_closed_in_the_session() -> None:
     body = StreamedBody(fail_at=1)
-    environ = EnvironBuilder(headers={SESSION_HEADER_NAME: "fail-1"}).get_environ()
-    result = SessionMiddleware(streaming_app(body))(environ, lambda s, h, e=None: None)
+    environ = wsgi_environ(session_id="fail-1")
+    result = SessionMiddleware(streaming_app(body))(environ, RecordingStartResponse())
     iterator = iter(result)
     assert next(iterator) == b"0:fail-1;"
     with pytest.raises(RuntimeError, match="body failed"):
@@ -159,8 +159,8 @@ def test_body_failing_mid_way_is_closed_in_the_session() -> None:
 
 def test_server_stopping_early_still_closes() -> None:
     body = StreamedBody(chunks=10)
-    environ = EnvironBuilder(headers={SESSION_HEADER_NAME: "early"}).get_environ()
-    result = SessionMiddleware(streaming_app(body))(environ, lambda s, h, e=None: None)
+    environ = wsgi_environ(session_id="early")
+    result = SessionMiddleware(streaming_app(body))(environ, RecordingStartResponse())
     iterator = iter(result)
     next(iterator)
     result.close()  # type: ignore[attr-defined]
@@ -203,7 +203,7 @@ def test_late_start_response_and_exc_info_pass_through() -> None:
         captured.append((status, headers, exc_info))
         return marker
 
-    environ = EnvironBuilder(headers={SESSION_HEADER_NAME: "late"}).get_environ()
+    environ = wsgi_environ(session_id="late")
     result = SessionMiddleware(app)(environ, start_response)
     assert captured == []  # a generator app starts the response when first iterated
     assert list(result) == [b"late"]
@@ -241,9 +241,9 @@ def test_file_wrapper_passes_through() -> None:
         start_response("200 OK", [])
         return environ["wsgi.file_wrapper"](io.BytesIO(b"file body"))  # type: ignore[no-any-return]
 
-    environ = EnvironBuilder().get_environ()
+    environ = wsgi_environ()
     environ["wsgi.file_wrapper"] = wsgiref.util.FileWrapper
-    result = SessionMiddleware(app)(environ, lambda s, h, e=None: None)
+    result = SessionMiddleware(app)(environ, RecordingStartResponse())
     assert isinstance(result, wsgiref.util.FileWrapper)
 
 
@@ -254,8 +254,8 @@ def test_list_body_is_returned_as_is() -> None:
         start_response("200 OK", [])
         return body
 
-    environ = EnvironBuilder().get_environ()
-    assert SessionMiddleware(app)(environ, lambda s, h, e=None: None) is body
+    environ = wsgi_environ()
+    assert SessionMiddleware(app)(environ, RecordingStartResponse()) is body
 
 
 def test_exception_from_the_app_passes_through_and_session_is_restored() -> None:
@@ -266,7 +266,7 @@ def test_exception_from_the_app_passes_through_and_session_is_restored() -> None
 
     with session(id="caller") as caller:
         with pytest.raises(ValueError) as raised:
-            SessionMiddleware(app)(EnvironBuilder().get_environ(), lambda s, h, e=None: None)
+            SessionMiddleware(app)(wsgi_environ(), RecordingStartResponse())
         assert raised.value is error
         assert current_session() is caller
 
@@ -325,12 +325,11 @@ def test_flask_stream_with_context_and_teardown_see_the_session() -> None:
 
     @app.get("/stream")
     def stream() -> flask.Response:
-        @flask.stream_with_context
         def chunks() -> Iterator[str]:
             for _ in range(3):
                 yield session_id_text() + ";"
 
-        return flask.Response(chunks())
+        return flask.Response(flask.stream_with_context(chunks()))
 
     @app.teardown_request
     def record(error: BaseException | None) -> None:
@@ -340,3 +339,68 @@ def test_flask_stream_with_context_and_teardown_see_the_session() -> None:
     response = app.test_client().get("/stream", headers={SESSION_HEADER_NAME: "fl-1"})
     assert response.text == "fl-1;" * 3
     assert teardown and set(teardown) == {"fl-1"}
+
+
+# No request state: the middleware sets the session inside a Context of the request's own,
+# which must not outlive the request, and keeps nothing of a request on itself.
+
+
+def failing_body_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def body() -> Iterator[bytes]:
+        yield b"one"
+        if environ["PATH_INFO"] == "/raise":
+            raise RuntimeError("body failure")
+        yield b"two"
+
+    start_response("200 OK", [])
+    return body()
+
+
+def contexts_holding_a_session() -> list[contextvars.Context]:
+    gc.collect()
+    return [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, contextvars.Context) and obj.run(current_session) is not None
+    ]
+
+
+@pytest.mark.parametrize("on_invalid", ["generate", "reject"])
+def test_wsgi_request_contexts_die_with_their_requests(on_invalid: Any) -> None:
+    middleware = SessionMiddleware(failing_body_app, on_invalid=on_invalid)
+    before = snapshot(middleware)
+    for path in ["/", "/raise"]:
+        for raw in SESSION_HEADER_VALUES:
+            environ = wsgi_environ(
+                path=path, session_id=None if raw is None else raw.decode("latin-1")
+            )
+            start_response = RecordingStartResponse()
+            body = middleware(environ, start_response)
+            try:
+                for _chunk in body:
+                    # While the body runs, the request's own Context holds its session;
+                    # a rejected request never gets one.
+                    statuses = [status for status, _, _ in start_response.calls]
+                    assert bool(contexts_holding_a_session()) is (statuses == ["200 OK"])
+            except RuntimeError:
+                pass
+            finally:
+                getattr(body, "close", lambda: None)()
+            del body
+            assert current_session() is None
+            assert contexts_holding_a_session() == []
+    assert snapshot(middleware) == before
+
+
+def test_request_listeners_hear_each_request_session_inside_it() -> None:
+    heard: list[tuple[str, bool]] = []
+
+    def listener(context: SessionContext) -> None:
+        heard.append((context.id, current_session() is context))
+
+    add_request_listener(listener)
+    try:
+        run_wsgi(SessionMiddleware(plain_app), wsgi_environ(session_id="heard-1"))
+    finally:
+        remove_request_listener(listener)
+    assert heard == [("heard-1", True)]

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -44,22 +44,47 @@ def gunicorn_command(target: str, port: int, *options: str) -> list[str]:
 
 
 @contextmanager
-def running(command: list[str], port: int, *, env: dict[str, str] | None = None) -> Iterator[str]:
+def running(
+    command: list[str],
+    port: int,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    output: Path | None = None,
+) -> Iterator[str]:
     """Run `command` until the block exits; yield its base URL once it accepts connections."""
-    with started(command, port, env=env):
+    with started(command, port, env=env, cwd=cwd, output=output):
         yield f"http://{HOST}:{port}"
 
 
 @contextmanager
 def started(
-    command: list[str], port: int, *, env: dict[str, str] | None = None
+    command: list[str],
+    port: int,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    output: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `command` until the block exits; yield its process once the port accepts connections."""
-    with tempfile.TemporaryFile() as log:
+    """Run `command` until the block exits; yield its process once the port accepts connections.
+
+    The process runs in `cwd` (default: the repository) with the repository on `PYTHONPATH`;
+    its standard output and error go to `output` when given, to a temporary file otherwise.
+    """
+    with ExitStack() as stack:
+        log: IO[bytes] = (
+            stack.enter_context(output.open("w+b"))
+            if output is not None
+            else stack.enter_context(tempfile.TemporaryFile())
+        )
         process = subprocess.Popen(
             command,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            cwd=cwd or ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(cwd or ROOT), str(ROOT)])),
+                **(env or {}),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -6,13 +6,17 @@ from ._core import (
     SESSION_HEADER_NAME,
     Jsonable,
     SessionContext,
+    continue_session,
     current_session,
     extract_session_id,
     generate_session_id,
     inject_session,
     is_valid_session_id,
+    require_session,
     session,
 )
+from ._install import install
+from ._outgoing import OutgoingHosts, set_outgoing_hosts
 from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
@@ -20,14 +24,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Jsonable",
+    "OutgoingHosts",
     "SESSION_HEADER_NAME",
     "SessionContext",
     "SessionMiddleware",
     "WSGISessionMiddleware",
+    "continue_session",
     "current_session",
     "extract_session_id",
     "generate_session_id",
     "inject_session",
+    "install",
     "is_valid_session_id",
+    "require_session",
     "session",
+    "set_outgoing_hosts",
 ]

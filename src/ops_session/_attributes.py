@@ -62,9 +62,6 @@ class _FrozenList(list[Any]):
     def __copy__(self) -> _FrozenList:
         return self
 
-    def __hash__(self) -> int:  # type: ignore[override]
-        raise TypeError("unhashable type: 'list'")
-
 
 def freeze_attributes(attributes: Mapping[str, Jsonable]) -> Mapping[str, Jsonable]:
     """A read-only copy of session attributes, checked to hold only JSON values.

@@ -14,11 +14,12 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import NoReturn, TypeAlias
+from typing import Never, NoReturn, TypeAlias
 
 from ._attributes import Jsonable, attributes_json, freeze_attributes
 
 __all__ = [
+    "CARRIABLE_SESSION_ID",
     "MAX_SESSION_ID_LENGTH",
     "SESSION_HEADER_NAME",
     "VALID_SESSION_ID",
@@ -39,6 +40,7 @@ __all__ = [
     "notify_request_started",
     "remove_request_listener",
     "request_listeners",
+    "session_note",
     "require_session",
     "session",
 ]
@@ -48,6 +50,10 @@ SESSION_HEADER_NAME = "Mirascope-Session-Id"
 
 MAX_SESSION_ID_LENGTH = 128
 """The longest incoming session id the default validator accepts."""
+
+CARRIABLE_SESSION_ID = re.compile(r"[!-~]{1,1024}")
+"""What any session id must be, whoever makes it: 1 to 1024 printable ASCII characters without
+spaces, so that every id a session can have fits unescaped in a header and a log line."""
 
 VALID_SESSION_ID = re.compile(rf"[A-Za-z0-9._:@+=/~-]{{1,{MAX_SESSION_ID_LENGTH}}}")
 """The default rule for incoming ids, by shape rather than as a UUID: nginx's `$request_id` and
@@ -90,8 +96,12 @@ class SessionContext:
                 f"A session id must be a str, got {type(self.id).__name__} {self.id!r}; "
                 "convert it with str(), or pass no id to generate one."
             )
-        if not self.id:
-            raise ValueError("A session id must be a non-empty str; pass no id to generate one.")
+        if CARRIABLE_SESSION_ID.fullmatch(self.id) is None:
+            raise ValueError(
+                "A session id must be a str of 1 to 1024 printable ASCII characters without "
+                f"spaces, since it travels in HTTP headers and log lines; got {len(self.id)} "
+                "characters that are not. Pass no id to generate one."
+            )
         if self.attributes is not None:
             object.__setattr__(self, "attributes", freeze_attributes(self.attributes))
 
@@ -148,7 +158,7 @@ def _refuse_decorator(function: object) -> NoReturn:
 
 
 def session(
-    *decorated: object,
+    *decorated: Never,
     id: str | None = None,
     attributes: Mapping[str, Jsonable] | None = None,
 ) -> AbstractContextManager[SessionContext]:
@@ -242,6 +252,15 @@ def notify_request_started(context: SessionContext) -> None:
         listener(context)
 
 
+def session_note(context: SessionContext) -> str:
+    """The note a middleware adds to an exception that leaves a request's session.
+
+    Servers log an unhandled exception's traceback after the session closed, so log fields
+    cannot name it there; the traceback prints its notes (PEP 678).
+    """
+    return f"ops-session: raised in session {context.id}"
+
+
 def extract_session_id(
     headers: Mapping[str, str | list[str]], *, header_name: str = SESSION_HEADER_NAME
 ) -> str | None:
@@ -259,7 +278,7 @@ def extract_session_id(
         The session id, or `None` when the header is absent or empty.
 
     Raises:
-        TypeError: The value is neither a `str` nor a list of `str` (such as `bytes`).
+        TypeError: A name or the value is not a `str` (or a list of `str`), such as `bytes`.
     """
     value = headers.get(header_name)
     if value is None:
@@ -268,7 +287,12 @@ def extract_session_id(
         value = headers.get(wanted)
         if value is None:
             for name, candidate in headers.items():
-                if isinstance(name, str) and name.lower() == wanted:
+                if not isinstance(name, str):
+                    raise TypeError(
+                        f"Header names must be str, got {type(name).__name__} {name!r}; "
+                        "decode bytes headers (latin-1) first."
+                    )
+                if name.lower() == wanted:
                     value = candidate
                     break
             else:
@@ -304,9 +328,17 @@ def is_valid_session_id(value: str) -> bool:
 
     Valid ids have 1 to 128 characters from `A-Z a-z 0-9 . _ : @ + = / ~ -`: UUIDs, ULIDs,
     nginx `$request_id` values and OpenTelemetry ids all pass, while anything that could break a
-    header, a log line or a URL does not. A value that is not a `str` is not valid.
+    header, a log line or a URL does not.
+
+    Raises:
+        TypeError: `value` is not a `str`.
     """
-    return isinstance(value, str) and VALID_SESSION_ID.fullmatch(value) is not None
+    if not isinstance(value, str):
+        raise TypeError(
+            f"A session id to check must be a str, got {type(value).__name__} {value!r}; "
+            "decode bytes (latin-1) first."
+        )
+    return VALID_SESSION_ID.fullmatch(value) is not None
 
 
 def inject_session(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:

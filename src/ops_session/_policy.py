@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from ._core import (
+    CARRIABLE_SESSION_ID,
     SESSION_HEADER_NAME,
     VALID_SESSION_ID,
     Jsonable,
@@ -33,9 +33,6 @@ Attributes: TypeAlias = Mapping[str, Jsonable] | Callable[[RequestT], Mapping[st
 
 logger = logging.getLogger("ops_session")
 
-# Whatever a custom validator says, an id echoed into a header or a log line stays printable
-# ASCII without spaces, and bounded.
-_SAFE_SESSION_ID = re.compile(r"[!-~]{1,1024}")
 DEFAULT_COOKIE_MAX_AGE = 86_400
 """Lifetime of the cookie `set_cookie` sends, in seconds: one day after the last response."""
 
@@ -63,6 +60,7 @@ class SessionPolicy(Generic[RequestT]):
         "accepts",
         "rejection_body",
         "_constant_attributes",
+        "_check_generated",
         "_reader",
         "_header_place",
         "_cookie_attributes",
@@ -154,7 +152,12 @@ class SessionPolicy(Generic[RequestT]):
         )
         # Every id the default validator accepts is a valid cookie value; a custom one may not be.
         self._cookie_safe_ids = validator is is_valid_session_id
-        if generator is not generate_session_id:
+        # The default generator makes ids the default validator accepts; any other pair is
+        # checked, so that a service never issues an id that it would itself refuse.
+        self._check_generated = not (
+            generator is generate_session_id and validator is is_valid_session_id
+        )
+        if self._check_generated:
             # A generator that cannot make an acceptable id fails here, when the app starts,
             # rather than on the first request that arrives without one.
             self.generate_id()
@@ -241,9 +244,7 @@ class SessionPolicy(Generic[RequestT]):
 
     def generate_id(self) -> str:
         session_id = self.generator()
-        if self.generator is not generate_session_id and not (
-            isinstance(session_id, str) and self.accepts(session_id)
-        ):
+        if self._check_generated and not (isinstance(session_id, str) and self.accepts(session_id)):
             raise RuntimeError(
                 f"The session id generator {self.generator!r} returned {session_id!r}, which "
                 "the validator rejects; make it return ids the validator accepts."
@@ -251,6 +252,6 @@ class SessionPolicy(Generic[RequestT]):
         return session_id
 
     def _custom_check(self, session_id: str) -> bool:
-        return _SAFE_SESSION_ID.fullmatch(session_id) is not None and bool(
+        return CARRIABLE_SESSION_ID.fullmatch(session_id) is not None and bool(
             self.validator(session_id)
         )

@@ -13,6 +13,7 @@ from ._core import (
     is_valid_session_id,
     notify_request_started,
     request_listeners,
+    session_note,
 )
 from ._policy import DEFAULT_COOKIE_MAX_AGE, Attributes, OnInvalid, SessionPolicy
 
@@ -27,7 +28,10 @@ STATE_KEY = "ops_session"
 """Key of the request's `SessionContext` in `scope["state"]` (Starlette's `request.state`)."""
 
 _SESSION_SCOPES = frozenset({"http", "websocket"})
-_RESPONSE_START = frozenset({"http.response.start", "websocket.accept"})
+# Every message that starts a response, including the websocket denial response extension.
+_RESPONSE_START = frozenset(
+    {"http.response.start", "websocket.accept", "websocket.http.response.start"}
+)
 _WEBSOCKET_POLICY_VIOLATION = 1008
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 
@@ -120,6 +124,9 @@ class SessionMiddleware:
 
         header_key = self._header_key
         request_headers = scope.get("headers", ())
+        if type(request_headers) is not list:
+            # Any iterable is allowed (ASGI spec); it is read more than once below.
+            request_headers = list(request_headers)
         raw_incoming: bytes | None = None
         for name, value in request_headers:
             if name == header_key:
@@ -140,8 +147,9 @@ class SessionMiddleware:
         else:
             response_header = (header_key, context.id.encode("latin-1"))
             if policy.update_request_header:
-                # A copy: the server's scope and header list are not ours to change.
-                scope = dict(scope)
+                # The scope is changed in place, as uvicorn and Starlette's router do, so that
+                # what the app writes into it (route, endpoint, path_params) reaches the layers
+                # outside this one; only the header list is new, the server's is left as it was.
                 if incoming is None:
                     scope["headers"] = [*request_headers, response_header]
                 else:
@@ -152,19 +160,23 @@ class SessionMiddleware:
         if policy.set_cookie:
             send = _send_with_cookie(send, policy, context.id, scope, response_header)
         state = scope.get("state")
-        if state is not None:
-            # A per-request dict (ASGI lifespan state) that layers outside this middleware share,
-            # so a server-error handler can still name the session after it closed.
-            state[STATE_KEY] = context
+        if state is None:
+            scope["state"] = state = {}
+        # The per-request state dict (Starlette's request.state) that layers outside this one
+        # share, so that a server-error handler can still name the session after it closed.
+        state[STATE_KEY] = context
 
         # A plain function that returns the server's awaitable: the app awaits that directly,
         # without a coroutine of ours in between for every message.
         def send_with_session_header(message: Message) -> Awaitable[None]:
             if message["type"] in _RESPONSE_START:
                 headers = message.get("headers", ())
+                if type(headers) is not list:
+                    headers = list(headers)
                 # When the app chose its own value, it stands.
                 if _find_header_in_any_case(headers, header_key) is None:
-                    message["headers"] = [*headers, response_header]
+                    # A new message: the app may send the same dict again for another request.
+                    return send({**message, "headers": [*headers, response_header]})
             return send(message)
 
         token = activate(context)
@@ -172,6 +184,10 @@ class SessionMiddleware:
             if request_listeners:
                 notify_request_started(context)
             await self.app(scope, receive, send_with_session_header)
+        except Exception as error:
+            # The server logs this traceback after the session closed: the note names it there.
+            error.add_note(session_note(context))
+            raise
         finally:
             deactivate(token)
 

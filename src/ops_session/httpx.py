@@ -1,8 +1,11 @@
-"""Send the current session's id with every request of an httpx client.  [extra: httpx]"""
+"""Send the current session's id with the requests of an httpx client.  [extra: httpx]
+
+For `httpx2` clients use `ops_session.httpx2`, its twin: each module imports only its own library.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 try:
@@ -10,34 +13,96 @@ try:
 except ImportError as error:
     raise ImportError("ops_session.httpx needs httpx: install 'ops-session[httpx]'.") from error
 
-from ._core import inject_session
+from ._outgoing import client_rule, update_session_header
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 
-
-def add_session_header(request: httpx.Request) -> None:
-    """An httpx `request` event hook for `httpx.Client`: adds the session header.
-
-    Outside a session, and when the request already carries the header, nothing changes.
-    """
-    inject_session(request.headers)
+# Redirected requests get a copy of the first request's extensions (httpx `_client.py`
+# `_build_redirect_request`), so the id we wrote travels with every hop of one request.
+_SENT = "ops_session.sent_session_id"
 
 
-async def add_session_header_async(request: httpx.Request) -> None:
-    """The same event hook for `httpx.AsyncClient`, which awaits its hooks."""
-    add_session_header(request)
+class _HostsHook:
+    def __init__(self, *, hosts: Iterable[str] | None = None) -> None:
+        self.hosts = client_rule(hosts)
+
+    def _apply(self, request: httpx.Request) -> None:
+        request.extensions[_SENT] = update_session_header(
+            request.headers,
+            request.url.raw_host.decode("ascii"),
+            self.hosts,
+            request.extensions.get(_SENT),
+        )
 
 
-def send_session(client: ClientT) -> ClientT:
-    """Register the session event hook on a client (sync or async) and return the client.
+class SessionHeaderHook(_HostsHook):
+    """An httpx `request` event hook for `httpx.Client` that adds the session header.
+
+    httpx runs request hooks for every hop, redirects included: a hop to a host that `hosts`
+    does not allow gets no session header, and loses the one this hook added to an earlier hop.
+    A session header you set yourself is sent as you set it. Outside a session nothing changes.
+
+    Args:
+        hosts: Host patterns (see `ops_session.OutgoingHosts`); `None` follows the process-wide
+            rule (`ops_session.set_outgoing_hosts`, default every host).
 
     Example:
-        client = send_session(httpx.AsyncClient(base_url="http://orders"))
+        client = httpx.Client(event_hooks={"request": [SessionHeaderHook(hosts=["*.internal"])]})
     """
-    request_hooks: list[Callable[..., Any]] = client.event_hooks["request"]
-    hook: Callable[..., Any] = (
-        add_session_header_async if isinstance(client, httpx.AsyncClient) else add_session_header
-    )
-    if hook not in request_hooks:
-        client.event_hooks = {**client.event_hooks, "request": [*request_hooks, hook]}
+
+    def __call__(self, request: httpx.Request) -> None:
+        self._apply(request)
+
+
+class AsyncSessionHeaderHook(_HostsHook):
+    """The same event hook for `httpx.AsyncClient`, which awaits its hooks."""
+
+    async def __call__(self, request: httpx.Request) -> None:
+        self._apply(request)
+
+
+add_session_header = SessionHeaderHook()
+"""The `httpx.Client` hook that follows the process-wide host rule."""
+
+add_session_header_async = AsyncSessionHeaderHook()
+"""The `httpx.AsyncClient` hook that follows the process-wide host rule."""
+
+
+def send_session(client: ClientT, *, hosts: Iterable[str] | None = None) -> ClientT:
+    """Register the session event hook on a client (sync or async) and return the client.
+
+    Calling it again on the same client replaces the hook, with the new `hosts`.
+
+    Args:
+        client: An `httpx.Client` or `httpx.AsyncClient`.
+        hosts: Host patterns that may receive the session id (`"*.internal"`,
+            `"api.mycorp.com"`, `"10.0.0.7"`); requests to other hosts, redirects included, get
+            no session header. `None` follows the process-wide rule (`set_outgoing_hosts`,
+            `OPS_SESSION_OUTGOING_HOSTS`), which allows every host unless set.
+
+    Raises:
+        TypeError: `client` is not an httpx client (an `httpx2` one takes
+            `ops_session.httpx2.send_session`).
+        ValueError: A host pattern, or `OPS_SESSION_OUTGOING_HOSTS` when it applies, is invalid.
+
+    Example:
+        client = send_session(httpx.AsyncClient(), hosts=["*.internal"])
+    """
+    hook: _HostsHook
+    if isinstance(client, httpx.AsyncClient):
+        hook = AsyncSessionHeaderHook(hosts=hosts)
+    elif isinstance(client, httpx.Client):
+        hook = SessionHeaderHook(hosts=hosts)
+    else:
+        raise TypeError(
+            f"Expected an httpx.Client or httpx.AsyncClient, got {type(client).__qualname__} "
+            f"from {type(client).__module__!r}: for httpx2 clients use "
+            "ops_session.httpx2.send_session."
+        )
+    others: list[Any] = [
+        existing
+        for existing in client.event_hooks["request"]
+        if not isinstance(existing, _HostsHook)
+    ]
+    client.event_hooks = {**client.event_hooks, "request": [*others, hook]}
     return client

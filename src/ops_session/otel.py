@@ -8,6 +8,7 @@ instrumented HTTP client carry the session header.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 try:
@@ -26,7 +27,13 @@ except ImportError as error:
         "ops_session.otel needs the OpenTelemetry API and SDK: install 'ops-session[otel]'."
     ) from error
 
-from ._core import SESSION_HEADER_NAME, attributes_json, current_session, is_valid_session_id
+from ._core import (
+    SESSION_HEADER_NAME,
+    attributes_json,
+    current_session,
+    extract_session_id,
+    is_valid_session_id,
+)
 
 SESSION_ID_ATTRIBUTE = "session.id"
 """The OpenTelemetry semantic-convention attribute for the session id."""
@@ -83,10 +90,15 @@ class SessionPropagator(TextMapPropagator):
         context: Context | None = None,
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
-        values = getter.get(carrier, SESSION_HEADER_NAME) or getter.get(
-            carrier, SESSION_HEADER_NAME.lower()
-        )
-        if values and is_valid_session_id(values[0]):
+        values = getter.get(carrier, SESSION_HEADER_NAME)
+        if not values:
+            # Carriers keep names as sent; match in any case, as extract_session_id does.
+            wanted = SESSION_HEADER_NAME.lower()
+            for key in getter.keys(carrier):
+                if isinstance(key, str) and key.lower() == wanted:
+                    values = getter.get(carrier, key)
+                    break
+        if values and isinstance(values[0], str) and is_valid_session_id(values[0]):
             return set_value(_EXTRACTED_SESSION_ID, values[0], context)
         return context if context is not None else Context()
 
@@ -96,6 +108,8 @@ class SessionPropagator(TextMapPropagator):
         context: Context | None = None,
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
+        if isinstance(carrier, Mapping) and extract_session_id(carrier) is not None:
+            return  # a header the caller set, in any case, stands (as in inject_session)
         current = current_session()
         session_id: Any = current.id if current else get_value(_EXTRACTED_SESSION_ID, context)
         if session_id:

@@ -1,44 +1,77 @@
-"""Send the current session's id with every request of a `requests.Session`.  [extra: requests]"""
+"""Send the current session's id with the requests of a `requests.Session`.  [extra: requests]"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 try:
     import requests
-    from requests.adapters import HTTPAdapter
 except ImportError as error:
     raise ImportError(
         "ops_session.requests needs requests: install 'ops-session[requests]'."
     ) from error
 
-from ._core import inject_session
+from ._core import SESSION_HEADER_NAME
+from ._outgoing import OutgoingHosts, client_rule, update_session_header
 
 
-class SessionAdapter(HTTPAdapter):
-    """A `requests` transport adapter that adds the session header to each request it sends.
+class _SentSessionId(str):
+    """A session header value this module wrote.
 
-    It takes `HTTPAdapter`'s arguments (`max_retries`, pool sizes), so it can replace an adapter
-    you configured. Outside a session, and when the request already carries the header, nothing
-    changes.
-
-    Example:
-        http = send_session(requests.Session())
+    A redirect re-sends a copy of the previous request (`PreparedRequest.copy()`), whose header
+    dict keeps the same value objects, so the type tells our header from one the caller set.
     """
 
-    def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
-        super().add_headers(request, **kwargs)
-        inject_session(request.headers)
+    __slots__ = ()
 
 
-def send_session(http: requests.Session, **adapter_options: Any) -> requests.Session:
-    """Mount a `SessionAdapter` for http:// and https:// on a `requests.Session`, and return it.
+class _SessionSender:
+    """A `requests.Session.send` that writes the session header, then calls the session's own."""
+
+    def __init__(self, send: Any, hosts: OutgoingHosts | None) -> None:
+        self.send = send
+        self.hosts = hosts
+
+    def __call__(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        present = request.headers.get(SESSION_HEADER_NAME)
+        sent = update_session_header(
+            request.headers,
+            urlsplit(request.url or "").hostname or "",
+            self.hosts,
+            present if isinstance(present, _SentSessionId) else None,
+        )
+        if sent is not None:
+            request.headers[SESSION_HEADER_NAME] = _SentSessionId(sent)
+        response: requests.Response = self.send(request, **kwargs)
+        return response
+
+
+def send_session(http: requests.Session, *, hosts: Iterable[str] | None = None) -> requests.Session:
+    """Make a `requests.Session` send the session header, and return it.
+
+    The header is added as each request, or redirect hop, is sent, whichever adapter you mounted
+    serves it (with its retries and pool options), including adapters mounted later. Calling it
+    again replaces the rule.
 
     Args:
         http: The session to change.
-        adapter_options: Passed to `SessionAdapter` (`max_retries`, `pool_maxsize`, ...).
+        hosts: Host patterns that may receive the session id (`"*.internal"`,
+            `"api.mycorp.com"`, `"10.0.0.7"`); requests to other hosts, redirects included, get
+            no session header. `None` follows the process-wide rule (`set_outgoing_hosts`,
+            `OPS_SESSION_OUTGOING_HOSTS`), which allows every host unless set.
+
+    Raises:
+        ValueError: A host pattern, or `OPS_SESSION_OUTGOING_HOSTS` when it applies, is invalid.
+
+    Example:
+        http = send_session(requests.Session(), hosts=["*.internal"])
     """
-    adapter = SessionAdapter(**adapter_options)
-    http.mount("http://", adapter)
-    http.mount("https://", adapter)
+    rule = client_rule(hosts)
+    current = vars(http).get("send")
+    send = current.send if isinstance(current, _SessionSender) else http.send
+    # An instance attribute shadows the method: `Session.request` and `resolve_redirects` both
+    # call `self.send`, so every hop passes through here.
+    http.send = _SessionSender(send, rule)  # type: ignore[method-assign]
     return http

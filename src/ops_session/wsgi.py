@@ -13,6 +13,7 @@ from ._core import (
     is_valid_session_id,
     notify_request_started,
     request_listeners,
+    session_note,
 )
 from ._policy import DEFAULT_COOKIE_MAX_AGE, Attributes, OnInvalid, SessionPolicy
 
@@ -148,7 +149,12 @@ class SessionMiddleware:
         context.run(activate, session_context)
         if request_listeners:
             context.run(notify_request_started, session_context)
-        body = context.run(self.app, environ, start_response_with_session_header)
+        try:
+            body = context.run(self.app, environ, start_response_with_session_header)
+        except Exception as error:
+            # The server logs this traceback outside the session: the note names it there.
+            error.add_note(session_note(session_context))
+            raise
         if isinstance(body, (list, tuple)):
             return body  # iterating it runs no app code, and servers may use its len()
         file_wrapper = environ.get("wsgi.file_wrapper")

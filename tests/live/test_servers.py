@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -385,3 +386,40 @@ def test_websocket_rejected_in_reject_mode(fastapi_strict_server: tuple[str, int
             f"ws://127.0.0.1:{port}/ws", additional_headers={SESSION_HEADER_NAME: "a,b"}
         )
     assert rejected.value.response.status_code == 403  # how servers refuse a closed handshake
+
+
+def test_installed_app_names_the_session_of_an_unhandled_error_in_the_server_log(
+    tmp_path: Path,
+) -> None:
+    port, output = free_port(), tmp_path / "uvicorn.log"
+    command = uvicorn_command("tests.live.apps.asgi_app:installed", port)
+    with running(command, port, output=output) as base_url:
+        response = httpx.get(f"{base_url}/error", headers={SESSION_HEADER_NAME: "err-3"})
+    assert response.status_code == 500
+    assert response.headers.get_list(SESSION_HEADER_NAME) == ["err-3"]
+    assert response.text == "error in session err-3, current err-3"
+    log = output.read_text(encoding="utf-8")
+    assert "Exception in ASGI application" in log
+    assert "ops-session: raised in session err-3" in log
+
+
+def test_misconfiguration_stops_uvicorn_with_lifespan_on(tmp_path: Path) -> None:
+    port = free_port()
+    command = uvicorn_command("tests.live.apps.asgi_app:misconfigured", port, "--lifespan", "on")
+    with pytest.raises(RuntimeError, match="did not start") as failed:
+        with running(command, port):
+            pass  # pragma: no cover
+    assert "which the validator rejects" in str(failed.value)
+
+
+def test_misconfiguration_under_lifespan_auto_is_the_documented_limit(tmp_path: Path) -> None:
+    port, output = free_port(), tmp_path / "uvicorn.log"
+    command = [
+        "info" if word == "warning" else word
+        for word in uvicorn_command("tests.live.apps.asgi_app:misconfigured", port)
+    ]
+    with running(command, port, output=output) as base_url:
+        assert httpx.get(f"{base_url}/session").status_code == 500
+    log = output.read_text(encoding="utf-8")
+    assert "ASGI 'lifespan' protocol appears unsupported." in log
+    assert "which the validator rejects" in log

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import BackgroundTasks, FastAPI, Request, Response, WebSocket
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session, session
+from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session, install, session
 from ops_session.asgi import ASGIApp
 
 _background_results: dict[str, str] = {}
@@ -128,3 +128,6 @@ def _attributes(scope: Any) -> dict[str, Any]:
 app = _with_add_middleware(attributes=_attributes)
 outermost: ASGIApp = SessionMiddleware(build())
 strict = _with_add_middleware(on_invalid="reject")
+installed = install(build())
+# A generator whose ids the validator refuses: the middleware fails when Starlette builds it.
+misconfigured = _with_add_middleware(generator=lambda: "not a valid id")
