@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 PYTEST_ARGS ?=
+# The browser tests use the distribution's chromium; Playwright must never fetch its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: venv system-deps test demo bench bench-check soak lint format clean
+.PHONY: venv system-deps test demo chat-screenshot bench bench-check soak lint format clean
 
 # Debian packages the live tests start for real: COMMAND=PACKAGE, installed when COMMAND is missing.
-SYSTEM_DEPS := redis-server=redis-server
+SYSTEM_DEPS := redis-server=redis-server chromium=chromium
 
 venv: $(STAMP)
 
@@ -34,6 +36,10 @@ test: venv system-deps
 
 demo: venv
 	$(BIN)/python -m tools.demo
+
+# docs/chat-page.png: the example's chat page in chromium after three turns and a websocket message.
+chat-screenshot: venv system-deps
+	$(BIN)/python -m tools.chat_screenshot
 
 # The soak also runs in `make test`; this prints its figures.
 soak: venv

@@ -2,14 +2,17 @@
 
 Part one sends valid, missing and hostile session headers and shows what each service saw. Part two
 follows one session from FastAPI to Flask to Django: every span the three services exported, as
-one tree, and every log line they wrote, in time order. Part three, when `redis-server` is
-installed, follows one session from a request into the Celery task it publishes, on a private
-Redis. All traffic goes to 127.0.0.1, and every server and worker is stopped (by process id) at
+one tree, and every log line they wrote, in time order. Part three prints the chat page's URL and
+does what its JavaScript does: three turns over `fetch`, then a websocket message with the id in
+its query string. Part four, when `redis-server` is installed, follows one session from a request
+into the Celery task it publishes, on a private Redis. All traffic goes to 127.0.0.1, and every
+server and worker is stopped (by process id) at
 the end.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import tempfile
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.sync.client import connect
 
 from ops_session import SESSION_HEADER_NAME
 
@@ -169,6 +173,34 @@ def follow_one_task(fastapi_app: ExampleService, worker: ExampleService) -> None
     print("\n".join(line for line in worker.log_lines() if "summarizing" in line))
 
 
+def show_chat_page(fastapi_app: ExampleService) -> None:
+    """What the chat page's JavaScript does, step by step, without a browser."""
+    page = httpx.get(f"{fastapi_app.url}/chat", timeout=10)
+    print(f"Chat page: {fastapi_app.url}/chat -> {page.status_code}, {len(page.content)} bytes\n")
+    rows = [["step", "sent", "session"]]
+    first = httpx.post(f"{fastapi_app.url}/chat/turn", json={"message": "hello"}, timeout=10)
+    session_id = first.headers[SESSION_HEADER_NAME]
+    rows.append(["POST /chat/turn", "no id", first.json()["session_id"]])
+    for _ in range(2):
+        turn = httpx.post(
+            f"{fastapi_app.url}/chat/turn",
+            json={"message": "again"},
+            headers={SESSION_HEADER_NAME: session_id},
+            timeout=10,
+        )
+        rows.append(["POST /chat/turn", f"{SESSION_HEADER_NAME} header", turn.json()["session_id"]])
+    ws_url = f"ws://{fastapi_app.url.removeprefix('http://')}/chat/ws?session_id={session_id}"
+    with connect(ws_url, open_timeout=10) as websocket:
+        websocket.send("over the websocket")
+        reply = json.loads(websocket.recv(timeout=10))
+    rows.append(["websocket /chat/ws", "?session_id= query parameter", reply["session_id"]])
+    print(table(rows))
+    print(
+        "\nTo try the page in a browser, run the example by hand (examples/fastapi_app/README.md)"
+        "\nand open http://127.0.0.1:5000/chat."
+    )
+
+
 def main() -> None:
     print(
         "Starting the Django and Flask examples (gunicorn) and the FastAPI example (uvicorn)"
@@ -192,7 +224,9 @@ def main() -> None:
         )
         print("2. One session across the three services\n")
         follow_one_session(services)
-        print("\n3. One session from a request into a Celery task\n")
+        print("\n3. The chat page: one session over fetch and a websocket\n")
+        show_chat_page(fastapi_app)
+        print("\n4. One session from a request into a Celery task\n")
         if broker is None:
             print(
                 "Skipped: redis-server is not installed. Install it with "

@@ -66,6 +66,17 @@ def example_services(
                 yield fastapi_app, flask_app, django_app
 
 
+@contextmanager
+def fastapi_example(directory: Path) -> Iterator[ExampleService]:
+    """Run the FastAPI example alone under uvicorn, as its chat page needs nothing else."""
+    example = ExampleService(
+        free_port(), directory / "fastapi_app.spans.jsonl", directory / "fastapi_app.log"
+    )
+    command = uvicorn_command("examples.fastapi_app.app:app", example.port)
+    with running(command, example.port, env=_telemetry_env(example, DEMO_PROPAGATORS)):
+        yield example
+
+
 def wait_for_trace(
     services: Sequence[ExampleService], trace_id: str, *, timeout: float = 10.0
 ) -> list[dict[str, Any]]:

@@ -11,6 +11,10 @@ spans both services. The first three send the header through ops-session's one-l
 `/hop/django` calls the Flask example's `/hop`, which calls the Django example.
 `/task` publishes a Celery task of `examples/worker` (Redis at `CELERY_BROKER_URL`), which runs
 in the request's session.
+
+`/chat` serves a chat page that keeps the session the first response gave it, sends it on every
+`fetch` to `/chat/turn`, and opens `/chat/ws?session_id=...` (browsers cannot set headers on a
+websocket handshake, so the middleware also reads the `session_id` query parameter).
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ import logging
 import logging.config
 import os
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import requests
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
 from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
@@ -44,6 +52,9 @@ from ..worker import tasks
 
 FLASK_APP_URL = os.environ.get("FLASK_APP_URL", "http://127.0.0.1:5001")
 ATTRIBUTES = {"app": "chat-demo"}
+# Pages on these origins may call the chat routes (any port of a loopback host by default).
+CHAT_ORIGINS = os.environ.get("CHAT_ORIGINS", r"http://(127\.0\.0\.1|localhost)(:\d+)?")
+CHAT_PAGE = Path(__file__).parent / "static" / "chat.html"
 
 
 # Telemetry: spans to $SPANS_FILE as JSON lines (standard output when unset), log lines to
@@ -116,7 +127,17 @@ app = FastAPI(lifespan=lifespan)
 # OpenTelemetry's middleware goes in first, so the session middleware runs outside it and the
 # server span is started inside the session.
 app.add_middleware(OpenTelemetryMiddleware)
-app.add_middleware(SessionMiddleware, attributes=ATTRIBUTES)
+# The query parameter carries the id where a browser cannot send the header: websockets.
+app.add_middleware(SessionMiddleware, attributes=ATTRIBUTES, query_param="session_id")
+# Added last, so it runs first: it answers preflight requests without starting a session, and
+# lets pages on other origins send the session header and read it from responses.
+app.add_middleware(
+    CORSMiddleware,
+    allow_origin_regex=CHAT_ORIGINS,
+    allow_methods=["GET", "POST"],
+    allow_headers=["Content-Type", SESSION_HEADER_NAME],
+    expose_headers=[SESSION_HEADER_NAME],
+)
 
 
 def seen_here(request: Request) -> dict[str, Any]:
@@ -184,3 +205,43 @@ def publish_task(request: Request) -> dict[str, Any]:
     log.info("publishing a summarize task")
     sent = tasks.summarize.apply_async(("a long conversation",), ignore_result=True)
     return {"fastapi_app": seen_here(request), "task_id": sent.id}
+
+
+chat_turns: Counter[str] = Counter()
+
+
+@app.get("/chat")
+async def chat_page() -> FileResponse:
+    """The chat page: plain HTML and JavaScript."""
+    return FileResponse(CHAT_PAGE)
+
+
+@app.post("/chat/turn")
+async def chat_turn(turn: dict[str, str]) -> dict[str, Any]:
+    """One turn over `fetch`: the page sends the session header it got from the first reply."""
+    session_id = seen_here_id()
+    chat_turns[session_id] += 1
+    log.info("chat turn %d over fetch", chat_turns[session_id])
+    message = turn.get("message", "")[:200]
+    return {
+        "session_id": session_id,
+        "turn": chat_turns[session_id],
+        "reply": f"Turn {chat_turns[session_id]}: you said {message!r}.",
+    }
+
+
+@app.websocket("/chat/ws")
+async def chat_socket(websocket: WebSocket) -> None:
+    """Messages over a websocket that the page opened with `?session_id=<its session>`."""
+    await websocket.accept()
+    async for message in websocket.iter_text():
+        session_id = seen_here_id()
+        log.info("chat message over the websocket")
+        reply = f"Over the websocket: you said {message[:200]!r}."
+        await websocket.send_json({"session_id": session_id, "reply": reply})
+
+
+def seen_here_id() -> str:
+    current = current_session()
+    assert current is not None, "every request runs inside the middleware's session"
+    return current.id

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from ._core import (
@@ -17,6 +16,14 @@ from ._core import (
     generate_session_id,
     is_valid_session_id,
 )
+from ._sources import (
+    COOKIE_VALUE,
+    HEADER_NAME,
+    RequestReader,
+    check_source_options,
+    cookie_value,
+    query_value,
+)
 
 RequestT = TypeVar("RequestT")
 """What the attributes callable receives: the ASGI scope or the WSGI environ."""
@@ -26,12 +33,17 @@ Attributes: TypeAlias = Mapping[str, Jsonable] | Callable[[RequestT], Mapping[st
 
 logger = logging.getLogger("ops_session")
 
-# An RFC 9110 token: what a header name may be made of.
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+DEFAULT_COOKIE_MAX_AGE = 86_400
+"""Lifetime of the cookie `set_cookie` sends, in seconds: one day after the last response."""
 
 
 class SessionPolicy(Generic[RequestT]):
-    """The middleware options, checked once, and the per-request decisions made from them."""
+    """The middleware options, checked once, and the per-request decisions made from them.
+
+    An adapter passes its `reader` (a `RequestReader` over its request type) so that the
+    `also_accept`, `query_param` and `cookie` options can be read; with `set_cookie`, it appends
+    `set_cookie_header(id, secure)` to the response wherever it adds the session header.
+    """
 
     __slots__ = (
         "header_name",
@@ -40,10 +52,19 @@ class SessionPolicy(Generic[RequestT]):
         "reject_invalid",
         "attributes",
         "update_request_header",
+        "also_accept",
+        "query_param",
+        "cookie",
+        "set_cookie",
+        "cookie_max_age",
         "accepts",
         "rejection_body",
         "_constant_attributes",
         "_check_generated",
+        "_reader",
+        "_header_place",
+        "_cookie_attributes",
+        "_cookie_safe_ids",
     )
 
     def __init__(
@@ -55,8 +76,14 @@ class SessionPolicy(Generic[RequestT]):
         on_invalid: OnInvalid,
         attributes: Attributes[RequestT] | None,
         update_request_header: bool,
+        also_accept: Iterable[str] = (),
+        query_param: str | None = None,
+        cookie: str | None = None,
+        set_cookie: bool = False,
+        cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE,
+        reader: RequestReader[RequestT] | None = None,
     ) -> None:
-        if not isinstance(header_name, str) or not _HEADER_NAME.fullmatch(header_name):
+        if not isinstance(header_name, str) or not HEADER_NAME.fullmatch(header_name):
             raise ValueError(
                 f"header_name must be an HTTP header name such as {SESSION_HEADER_NAME!r}, "
                 f"got {header_name!r}."
@@ -75,7 +102,35 @@ class SessionPolicy(Generic[RequestT]):
         if not isinstance(update_request_header, bool):
             raise TypeError(f"update_request_header must be a bool, got {update_request_header!r}.")
         self.header_name = header_name
-        self.rejection_body = f"Invalid {header_name} header.\n".encode("ascii")
+        self.also_accept = check_source_options(
+            header_name, also_accept, query_param, cookie, set_cookie, cookie_max_age
+        )
+        self.query_param = query_param
+        self.cookie = cookie
+        self.set_cookie = set_cookie
+        self.cookie_max_age = cookie_max_age
+        self._header_place = f"{header_name} header"
+        self._cookie_attributes = f"; Path=/; Max-Age={cookie_max_age}; HttpOnly; SameSite=Lax"
+        # Any source besides the header needs the adapter's reader; without one it stays None,
+        # and requests without the header take the same path as before these options existed.
+        self._reader: RequestReader[RequestT] | None = None
+        if self.also_accept or query_param is not None or cookie is not None:
+            if reader is None:
+                raise TypeError(
+                    "This adapter cannot read ids from other headers, query parameters or "
+                    "cookies; leave also_accept, query_param and cookie unset."
+                )
+            self._reader = reader
+        places = [f"the {name} header" for name in (header_name, *self.also_accept)]
+        if query_param is not None:
+            places.append(f"the {query_param} query parameter")
+        if cookie is not None:
+            places.append(f"the {cookie} cookie")
+        self.rejection_body = (
+            f"Invalid {header_name} header.\n"
+            if len(places) == 1
+            else f"Invalid session id in {', '.join(places[:-1])} or {places[-1]}.\n"
+        ).encode("ascii")
         self.generator = generator
         self.validator = validator
         self.reject_invalid = on_invalid == "reject"
@@ -95,6 +150,8 @@ class SessionPolicy(Generic[RequestT]):
         self.accepts: Callable[[str], object] = (
             VALID_SESSION_ID.fullmatch if validator is is_valid_session_id else self._custom_check
         )
+        # Every id the default validator accepts is a valid cookie value; a custom one may not be.
+        self._cookie_safe_ids = validator is is_valid_session_id
         # The default generator makes ids the default validator accepts; any other pair is
         # checked, so that a service never issues an id that it would itself refuse.
         self._check_generated = not (
@@ -108,34 +165,82 @@ class SessionPolicy(Generic[RequestT]):
     def session_for(
         self, incoming: str | None, request: RequestT
     ) -> tuple[SessionContext, bool] | None:
-        """The session a request runs in and whether its id was generated; `None` to reject.
+        """The session a request runs in and whether its id was replaced; `None` to reject.
 
-        A valid incoming id is used as is; a missing one is generated, and an invalid one is
-        generated or rejected. When the id was generated, the adapters show it to the app and
-        answer with it instead of the incoming bytes.
+        `incoming` is the value of the `header_name` header. A valid one is used as is.
+        Otherwise the other configured places are read (see `_other_id`); a missing id is
+        generated, and an invalid one is generated or rejected. `True` means the session id is
+        not the header's value (generated, or read from another place): the adapters then
+        show it to the app in `header_name` and answer with it instead of the incoming bytes.
         """
         if incoming and self.accepts(incoming):
             session_id = incoming
             generated = False
         else:
-            if incoming:
-                # The raw value is attacker-controlled: keep it out of logs
-                # (asgi-correlation-id#71).
-                logger.debug(
-                    "Invalid %s header (%d characters): %s.",
-                    self.header_name,
-                    len(incoming),
-                    "rejected" if self.reject_invalid else "replaced by a generated id",
-                )
-                if self.reject_invalid:
-                    return None
-            session_id = self.generate_id()
+            found = (incoming, self._header_place, False) if incoming else None
+            if self._reader is not None:
+                found = self._other_id(self._reader, found, request)
+            if found is not None and found[2]:
+                session_id = found[0]
+            else:
+                if found is not None:
+                    # The raw value is attacker-controlled: keep it out of logs
+                    # (asgi-correlation-id#71).
+                    logger.debug(
+                        "Invalid %s (%d characters): %s.",
+                        found[1],
+                        len(found[0]),
+                        "rejected" if self.reject_invalid else "replaced by a generated id",
+                    )
+                    if self.reject_invalid:
+                        return None
+                session_id = self.generate_id()
             generated = True
         attributes = self._constant_attributes
         if self.attributes is not None:
             computed = self.attributes(request)
             attributes = None if computed is None else freeze_attributes(computed)
         return SessionContext._trusted(session_id, attributes), generated
+
+    def _other_id(
+        self,
+        reader: RequestReader[RequestT],
+        found: tuple[str, str, bool] | None,
+        request: RequestT,
+    ) -> tuple[str, str, bool] | None:
+        """The value to use when `header_name` holds no valid id: `(value, place, valid)`.
+
+        `found` is the invalid `header_name` value, if any. The other header names come next,
+        in order, and the first valid value wins. Only when no header is present at all does
+        the query parameter, then the cookie, decide: the first present one is used when valid
+        and treated like an invalid header otherwise. `None` when no place holds a value.
+        """
+        for name in self.also_accept:
+            value = reader.header(request, name)
+            if value:
+                if self.accepts(value):
+                    return value, f"{name} header", True
+                found = found or (value, f"{name} header", False)
+        if found is not None:
+            return found
+        if self.query_param is not None:
+            value = query_value(reader.query_string(request), self.query_param)
+            if value:
+                return value, f"{self.query_param} query parameter", bool(self.accepts(value))
+        if self.cookie is not None:
+            cookie_header = reader.cookie_header(request)
+            value = None if cookie_header is None else cookie_value(cookie_header, self.cookie)
+            if value:
+                return value, f"{self.cookie} cookie", bool(self.accepts(value))
+        return None
+
+    def set_cookie_header(self, session_id: str, secure: bool) -> str | None:
+        """The `Set-Cookie` value that keeps `session_id` in the browser; `None` if it cannot."""
+        if not self._cookie_safe_ids and COOKIE_VALUE.fullmatch(session_id) is None:
+            logger.debug("Session id not sent as a cookie: a cookie value cannot hold it.")
+            return None
+        secure_attribute = "; Secure" if secure else ""
+        return f"{self.cookie}={session_id}{self._cookie_attributes}{secure_attribute}"
 
     def generate_id(self) -> str:
         session_id = self.generator()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from typing import Any
 
 from ._core import (
@@ -15,7 +15,7 @@ from ._core import (
     request_listeners,
     session_note,
 )
-from ._policy import Attributes, OnInvalid, SessionPolicy
+from ._policy import DEFAULT_COOKIE_MAX_AGE, Attributes, OnInvalid, SessionPolicy
 
 # Shaped like starlette.types, so that `app.add_middleware(SessionMiddleware)` type-checks.
 Scope = MutableMapping[str, Any]
@@ -33,6 +33,7 @@ _RESPONSE_START = frozenset(
     {"http.response.start", "websocket.accept", "websocket.http.response.start"}
 )
 _WEBSOCKET_POLICY_VIOLATION = 1008
+_SECURE_SCHEMES = frozenset({"https", "wss"})
 
 
 class SessionMiddleware:
@@ -60,8 +61,20 @@ class SessionMiddleware:
             `"reject"` answers 400 (websockets: close code 1008) without calling the app.
         attributes: Session attributes: a mapping, or a callable that computes them from the
             ASGI scope of each request. They reach traces, so keep secrets out of them.
-        update_request_header: When the id was generated, show the app the effective id in
-            the request headers, so that other middleware reads the same value.
+        update_request_header: When the id was generated (or read from another place), show
+            the app the effective id in the request headers, so that other middleware reads
+            the same value.
+        also_accept: Other request header names to read the id from when `header_name` holds
+            no valid one, in order; the first valid value wins. Responses only ever carry
+            `header_name`.
+        query_param: The query parameter to read the id from when no session header is
+            present, e.g. `"session_id"` for `new WebSocket("/ws?session_id=...")`.
+        cookie: The cookie to read the id from when no session header (nor query parameter)
+            is present.
+        set_cookie: Also send the session as that cookie on every response:
+            `Set-Cookie: <cookie>=<id>; Path=/; Max-Age=<cookie_max_age>; HttpOnly;
+            SameSite=Lax`, plus `Secure` when the scheme is https or wss.
+        cookie_max_age: The cookie's lifetime in seconds after the last response (one day).
 
     Raises:
         TypeError, ValueError: An option is not one of the allowed values.
@@ -80,6 +93,11 @@ class SessionMiddleware:
         on_invalid: OnInvalid = "generate",
         attributes: Attributes[Scope] | None = None,
         update_request_header: bool = True,
+        also_accept: Sequence[str] = (),
+        query_param: str | None = None,
+        cookie: str | None = None,
+        set_cookie: bool = False,
+        cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE,
     ) -> None:
         self.app = app
         self.policy: SessionPolicy[Scope] = SessionPolicy(
@@ -89,6 +107,12 @@ class SessionMiddleware:
             on_invalid=on_invalid,
             attributes=attributes,
             update_request_header=update_request_header,
+            also_accept=also_accept,
+            query_param=query_param,
+            cookie=cookie,
+            set_cookie=set_cookie,
+            cookie_max_age=cookie_max_age,
+            reader=_SCOPE_READER,
         )
         # ASGI gives header names as lower-case bytes (asgiref specs/www.rst).
         self._header_key = header_name.lower().encode("latin-1")
@@ -133,6 +157,8 @@ class SessionMiddleware:
                         *(pair for pair in request_headers if pair[0].lower() != header_key),
                         response_header,
                     ]
+        if policy.set_cookie:
+            send = _send_with_cookie(send, policy, context.id, scope, response_header)
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
@@ -184,6 +210,30 @@ class SessionMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+def _send_with_cookie(
+    send: Send,
+    policy: SessionPolicy[Scope],
+    session_id: str,
+    scope: Scope,
+    response_header: tuple[bytes, bytes],
+) -> Send:
+    """Wrap the server's `send` to add `Set-Cookie` wherever the session header was added."""
+    cookie = policy.set_cookie_header(session_id, scope.get("scheme") in _SECURE_SCHEMES)
+    if cookie is None:
+        return send
+    set_cookie = (b"set-cookie", cookie.encode("latin-1"))
+
+    def send_with_cookie(message: Message) -> Awaitable[None]:
+        if message["type"] in _RESPONSE_START:
+            headers = message.get("headers")
+            # The list the middleware built, ending with its header: the app did not set its own.
+            if headers and headers[-1] is response_header:
+                headers.append(set_cookie)
+        return send(message)
+
+    return send_with_cookie
+
+
 def _find_header_in_any_case(
     headers: Iterable[tuple[bytes, bytes]], lower_name: bytes
 ) -> bytes | None:
@@ -198,3 +248,29 @@ def _find_header_in_any_case(
         if len(name) == length and name.lower() == lower_name:
             return value
     return None
+
+
+class _ScopeReader:
+    """Reads the other places an id may come from in an ASGI scope (see `also_accept`)."""
+
+    __slots__ = ()
+
+    def header(self, scope: Scope, name: str) -> str | None:
+        value = _find_header_in_any_case(scope.get("headers", ()), name.lower().encode("latin-1"))
+        return None if value is None else value.decode("latin-1")
+
+    def query_string(self, scope: Scope) -> str:
+        query_string: bytes = scope.get("query_string", b"")
+        return query_string.decode("latin-1")
+
+    def cookie_header(self, scope: Scope) -> str | None:
+        # HTTP/2 may split the cookie into several fields (RFC 9113, 8.2.3).
+        values = [
+            value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if len(name) == 6 and name.lower() == b"cookie"
+        ]
+        return "; ".join(values) if values else None
+
+
+_SCOPE_READER = _ScopeReader()

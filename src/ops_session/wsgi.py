@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ._core import (
@@ -15,7 +15,7 @@ from ._core import (
     request_listeners,
     session_note,
 )
-from ._policy import Attributes, OnInvalid, SessionPolicy
+from ._policy import DEFAULT_COOKIE_MAX_AGE, Attributes, OnInvalid, SessionPolicy
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -48,8 +48,20 @@ class SessionMiddleware:
             `"reject"` answers 400 without calling the app.
         attributes: Session attributes: a mapping, or a callable that computes them from the
             WSGI environ of each request. They reach traces, so keep secrets out of them.
-        update_request_header: When the id was generated, write the effective id into the
-            environ (`HTTP_MIRASCOPE_SESSION_ID`), so that the app reads the same value.
+        update_request_header: When the id was generated (or read from another place), write
+            the effective id into the environ (`HTTP_MIRASCOPE_SESSION_ID`), so that the app
+            reads the same value.
+        also_accept: Other request header names to read the id from when `header_name` holds
+            no valid one, in order; the first valid value wins. Responses only ever carry
+            `header_name`.
+        query_param: The query parameter to read the id from when no session header is
+            present, e.g. `"session_id"`.
+        cookie: The cookie to read the id from when no session header (nor query parameter)
+            is present.
+        set_cookie: Also send the session as that cookie on every response:
+            `Set-Cookie: <cookie>=<id>; Path=/; Max-Age=<cookie_max_age>; HttpOnly;
+            SameSite=Lax`, plus `Secure` when `wsgi.url_scheme` is https.
+        cookie_max_age: The cookie's lifetime in seconds after the last response (one day).
 
     Raises:
         TypeError, ValueError: An option is not one of the allowed values.
@@ -68,6 +80,11 @@ class SessionMiddleware:
         on_invalid: OnInvalid = "generate",
         attributes: Attributes[WSGIEnvironment] | None = None,
         update_request_header: bool = True,
+        also_accept: Sequence[str] = (),
+        query_param: str | None = None,
+        cookie: str | None = None,
+        set_cookie: bool = False,
+        cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE,
     ) -> None:
         self.app = app
         self.policy: SessionPolicy[WSGIEnvironment] = SessionPolicy(
@@ -77,6 +94,12 @@ class SessionMiddleware:
             on_invalid=on_invalid,
             attributes=attributes,
             update_request_header=update_request_header,
+            also_accept=also_accept,
+            query_param=query_param,
+            cookie=cookie,
+            set_cookie=set_cookie,
+            cookie_max_age=cookie_max_age,
+            reader=_ENVIRON_READER,
         )
         self._environ_key = "HTTP_" + header_name.upper().replace("-", "_")
         self._header_lower = header_name.lower()
@@ -99,6 +122,10 @@ class SessionMiddleware:
         if generated and policy.update_request_header:
             environ[self._environ_key] = session_context.id
         response_header = (policy.header_name, session_context.id)
+        if policy.set_cookie:
+            start_response = _start_response_with_cookie(
+                start_response, policy, session_context.id, environ, response_header
+            )
         header_lower = self._header_lower
 
         def start_response_with_session_header(
@@ -134,6 +161,54 @@ class SessionMiddleware:
         if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
             return body  # let the server send the file its own way (sendfile)
         return _SessionBody(body, context)
+
+
+def _start_response_with_cookie(
+    start_response: StartResponse,
+    policy: SessionPolicy[WSGIEnvironment],
+    session_id: str,
+    environ: WSGIEnvironment,
+    response_header: tuple[str, str],
+) -> StartResponse:
+    """Wrap `start_response` to add `Set-Cookie` wherever the session header was added."""
+    cookie = policy.set_cookie_header(session_id, environ.get("wsgi.url_scheme") == "https")
+    if cookie is None:
+        return start_response
+    set_cookie = ("Set-Cookie", cookie)
+
+    def start_response_with_cookie(
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: OptExcInfo | None = None,
+        /,
+    ) -> Callable[[bytes], object]:
+        # The list the middleware built, ending with its header: the app did not set its own.
+        if headers and headers[-1] is response_header:
+            headers.append(set_cookie)
+        return start_response(status, headers, exc_info)
+
+    return start_response_with_cookie
+
+
+class _EnvironReader:
+    """Reads the other places an id may come from in a WSGI environ (see `also_accept`)."""
+
+    __slots__ = ()
+
+    def header(self, environ: WSGIEnvironment, name: str) -> str | None:
+        value: str | None = environ.get("HTTP_" + name.upper().replace("-", "_"))
+        return value
+
+    def query_string(self, environ: WSGIEnvironment) -> str:
+        query_string: str = environ.get("QUERY_STRING", "")
+        return query_string
+
+    def cookie_header(self, environ: WSGIEnvironment) -> str | None:
+        cookie_header: str | None = environ.get("HTTP_COOKIE")
+        return cookie_header
+
+
+_ENVIRON_READER = _EnvironReader()
 
 
 class _SessionBody:

@@ -35,12 +35,23 @@ fastapi_app.add_middleware(
     attributes=per_request,
     update_request_header=False,
 )
+fastapi_app.add_middleware(
+    SessionMiddleware,
+    also_accept=("X-Mirascope-Session-Id",),
+    query_param="session_id",
+    cookie="sid",
+    set_cookie=True,
+    cookie_max_age=3600,
+)
 starlette_app = Starlette(middleware=[Middleware(SessionMiddleware, attributes={"env": "prod"})])
 wrapped = SessionMiddleware(FastAPI())
 
 flask_app = Flask(__name__)
 flask_app.wsgi_app = WSGISessionMiddleware(  # type: ignore[method-assign]
     flask_app.wsgi_app, attributes=lambda environ: {"method": environ["REQUEST_METHOD"]}
+)
+flask_app.wsgi_app = WSGISessionMiddleware(  # type: ignore[method-assign]
+    flask_app.wsgi_app, also_accept=["X-Mirascope-Session-Id"], query_param="sid", cookie="sid"
 )
 
 with session(attributes={"user": "ada", "tags": ["a"], "n": 1}) as context:
