@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Arize Phoenix, the tracing backend the live tests export to, has a virtualenv of its own: it pins
+# many packages, and none of them may constrain ours.
+PHOENIX_VENV := .venv-phoenix
+PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv system-deps test demo bench bench-check soak lint format clean
+.PHONY: venv phoenix-venv system-deps test demo demo-phoenix bench bench-check soak lint format clean
 
 # Debian packages the live tests start for real: COMMAND=PACKAGE, installed when COMMAND is missing.
 SYSTEM_DEPS :=
@@ -18,16 +22,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --editable . --group dev
 	touch $@
 
+phoenix-venv: $(PHOENIX_STAMP)
+
+# The pin is the `phoenix` dependency group of pyproject.toml (about 850 MB, a minute or two).
+$(PHOENIX_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --group phoenix
+	touch $@
+
 system-deps:
 	tools/system_deps.sh $(SYSTEM_DEPS)
 
-test: venv system-deps
+test: venv phoenix-venv system-deps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage report
 
 demo: venv
 	$(BIN)/python -m tools.demo
+
+# Phoenix and both examples on 127.0.0.1, one scripted chat, its session's URL; Ctrl-C stops all.
+demo-phoenix: venv phoenix-venv
+	$(BIN)/python -m tools.demo_phoenix
 
 # The soak also runs in `make test`; this prints its figures.
 soak: venv
@@ -54,4 +71,4 @@ format: venv
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

@@ -13,6 +13,8 @@ from typing import Any
 from .loopback import HOST, free_port, gunicorn_command, running, uvicorn_command
 
 DEMO_PROPAGATORS = "tracecontext,baggage,ops_session"
+FASTAPI_APP = "examples.fastapi_app.app:app"
+FLASK_APP = "examples.flask_app.app:app"
 
 
 @dataclass(frozen=True)
@@ -37,20 +39,34 @@ class ExampleService:
 
 @contextmanager
 def example_services(
-    directory: Path, *, propagators: str = DEMO_PROPAGATORS
+    directory: Path,
+    *,
+    propagators: str = DEMO_PROPAGATORS,
+    otlp_endpoint: str | None = None,
+    fastapi_app_target: str = FASTAPI_APP,
+    flask_app_target: str = FLASK_APP,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[ExampleService, ExampleService]]:
     """Run the Flask example (gunicorn) and the FastAPI example that calls it (uvicorn).
 
-    Yields `(fastapi_app, flask_app)`. Their spans and log lines go to files in `directory`.
+    Yields `(fastapi_app, flask_app)`. Their spans and log lines go to files in `directory`, and
+    with `otlp_endpoint` also to that OTLP/HTTP endpoint (such as Phoenix's), in batches sent
+    every 200 ms. The targets name other apps built the same way (`module:attribute`); `env`
+    adds environment variables to both.
     """
     flask_app, fastapi_app = (
         ExampleService(free_port(), directory / f"{name}.spans.jsonl", directory / f"{name}.log")
         for name in ("flask_app", "fastapi_app")
     )
-    flask_command = gunicorn_command("examples.flask_app.app:app", flask_app.port)
-    fastapi_command = uvicorn_command("examples.fastapi_app.app:app", fastapi_app.port)
-    with running(flask_command, flask_app.port, env=_telemetry_env(flask_app, propagators)):
-        fastapi_env = {**_telemetry_env(fastapi_app, propagators), "FLASK_APP_URL": flask_app.url}
+    flask_command = gunicorn_command(flask_app_target, flask_app.port)
+    fastapi_command = uvicorn_command(fastapi_app_target, fastapi_app.port)
+    flask_env = {**_telemetry_env(flask_app, propagators, otlp_endpoint), **(env or {})}
+    with running(flask_command, flask_app.port, env=flask_env):
+        fastapi_env = {
+            **_telemetry_env(fastapi_app, propagators, otlp_endpoint),
+            "FLASK_APP_URL": flask_app.url,
+            **(env or {}),
+        }
         with running(fastapi_command, fastapi_app.port, env=fastapi_env):
             yield fastapi_app, flask_app
 
@@ -72,12 +88,17 @@ def wait_for_trace(
         time.sleep(0.05)
 
 
-def _telemetry_env(service: ExampleService, propagators: str) -> dict[str, str]:
-    return {
+def _telemetry_env(
+    service: ExampleService, propagators: str, otlp_endpoint: str | None
+) -> dict[str, str]:
+    env = {
         "SPANS_FILE": str(service.spans_file),
         "LOG_FILE": str(service.log_file),
         "OTEL_PROPAGATORS": propagators,
     }
+    if otlp_endpoint is not None:
+        env.update(OTLP_ENDPOINT=otlp_endpoint, OTEL_BSP_SCHEDULE_DELAY="200")
+    return env
 
 
 def _lines(path: Path) -> list[str]:

@@ -24,12 +24,17 @@ import httpx
 import requests
 from fastapi import FastAPI, Request
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+)
 
 import ops_session.httpx
 import ops_session.requests
@@ -42,6 +47,8 @@ ATTRIBUTES = {"app": "chat-demo"}
 
 # Telemetry: spans to $SPANS_FILE as JSON lines (standard output when unset), log lines to
 # $LOG_FILE (standard error when unset), each stamped with the session. `make demo` reads both.
+# With $OTLP_ENDPOINT set (such as Phoenix's http://127.0.0.1:6006/v1/traces), spans are also
+# exported there over OTLP/HTTP.
 LOG_FORMAT = "%(asctime)s {service} session=%(session_id)s %(name)s: %(message)s"
 
 
@@ -50,6 +57,8 @@ def setup_telemetry(service: str) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SessionSpanProcessor())
     provider.add_span_processor(SimpleSpanProcessor(_json_lines_exporter()))
+    if endpoint := os.environ.get("OTLP_ENDPOINT"):
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     logging.config.dictConfig(_logging_config(service))
 
