@@ -2,36 +2,60 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
-from ops_session import SESSION_HEADER_NAME, session
+import ops_session.otel
+from ops_session import SESSION_HEADER_NAME, SessionContext, session
+from ops_session._core import request_listeners
 from ops_session.otel import SessionPropagator, SessionSpanProcessor, extracted_session_id
 
 from .support.echo_server import echo_server
 
+Tracing = tuple[TracerProvider, InMemorySpanExporter]
 
-@pytest.fixture
-def tracing() -> tuple[TracerProvider, InMemorySpanExporter]:
+
+def build_tracing(**options: Any) -> Tracing:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(SessionSpanProcessor())
+    provider.add_span_processor(SessionSpanProcessor(**options))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider, exporter
 
 
-def test_spans_inside_a_session_carry_it(
-    tracing: tuple[TracerProvider, InMemorySpanExporter],
-) -> None:
+@pytest.fixture
+def tracing() -> Iterator[Tracing]:
+    provider, exporter = build_tracing()
+    yield provider, exporter
+    provider.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def no_listener_leaks() -> Iterator[None]:
+    assert not request_listeners
+    yield
+    assert not request_listeners, "a test left a SessionSpanProcessor registered"
+
+
+def finished(exporter: InMemorySpanExporter) -> dict[str, dict[str, Any]]:
+    return {span.name: dict(span.attributes or {}) for span in exporter.get_finished_spans()}
+
+
+def test_spans_inside_a_session_carry_it(tracing: Tracing) -> None:
     provider, exporter = tracing
     tracer = provider.get_tracer("tests")
     with tracer.start_as_current_span("outside"):
@@ -41,7 +65,7 @@ def test_spans_inside_a_session_carry_it(
             pass
     with session(id="sp-2"), tracer.start_as_current_span("bare"):
         pass
-    spans = {span.name: dict(span.attributes or {}) for span in exporter.get_finished_spans()}
+    spans = finished(exporter)
     assert spans["outside"] == {}
     expected = {
         "session.id": "sp-1",
@@ -54,6 +78,222 @@ def test_spans_inside_a_session_carry_it(
     processor = SessionSpanProcessor()
     assert processor.force_flush() is True
     processor.shutdown()
+
+
+def test_the_opt_in_keys_are_written_only_when_asked() -> None:
+    provider, exporter = build_tracing(langfuse_session_id=True, gen_ai_conversation_id=True)
+    with session(id="keys-1"), provider.get_tracer("tests").start_as_current_span("span"):
+        pass
+    provider.shutdown()
+    assert finished(exporter)["span"] == {
+        "session.id": "keys-1",
+        "mirascope.ops.session.id": "keys-1",
+        "langfuse.session.id": "keys-1",
+        "gen_ai.conversation.id": "keys-1",
+    }
+
+
+NESTED_ATTRIBUTES = {
+    "user": "ada",
+    "turn": 3,
+    "score": 0.5,
+    "beta": True,
+    "nothing": None,
+    "tags": ["a", "b"],
+    "counts": [1, 2],
+    "ratios": [0.5, 1.5],
+    "flags": [True, False],
+    "empty": [],
+    "mixed": [1, "a"],
+    "ints_and_floats": [1, 2.5],
+    "with_none": ["a", None],
+    "nested_list": [[1], [2]],
+    "plan": {"tier": "pro", "seats": 3, "ok": None},
+    "huge": 2**64,
+    "huge_list": [1, 2**64],
+    "café": "naïve",
+    "": "empty key",
+}
+
+
+def test_attributes_become_span_attributes_under_a_prefix() -> None:
+    provider, exporter = build_tracing(attribute_prefix="session.attributes.")
+    with (
+        session(id="flat-1", attributes=NESTED_ATTRIBUTES),
+        provider.get_tracer("tests").start_as_current_span("span"),
+    ):
+        pass
+    provider.shutdown()
+    attributes = finished(exporter)["span"]
+    prefixed = {
+        key.removeprefix("session.attributes."): value
+        for key, value in attributes.items()
+        if key.startswith("session.attributes.")
+    }
+    assert prefixed == {
+        "user": "ada",
+        "turn": 3,
+        "score": 0.5,
+        "beta": True,
+        "tags": ("a", "b"),
+        "counts": (1, 2),
+        "ratios": (0.5, 1.5),
+        "flags": (True, False),
+        "empty": (),
+        "mixed": '[1,"a"]',
+        "ints_and_floats": "[1,2.5]",
+        "with_none": '["a",null]',
+        "nested_list": "[[1],[2]]",
+        "plan": '{"tier":"pro","seats":3,"ok":null}',
+        "huge": "18446744073709551616",
+        "huge_list": "[1,18446744073709551616]",
+        "café": "naïve",
+        "": "empty key",
+    }
+    assert attributes["session.id"] == "flat-1"
+    assert json.loads(str(attributes["mirascope.ops.session.attributes"])) == NESTED_ATTRIBUTES
+
+
+def test_a_prefix_under_which_a_session_key_lies_is_refused() -> None:
+    for prefix, clash in [
+        ("session.", "'id' overwrite 'session.id'"),
+        ("s", "'ession.id' overwrite 'session.id'"),
+        ("mirascope.ops.session.", "'id' overwrite 'mirascope.ops.session.id'"),
+        ("langfuse.", "'session.id' overwrite 'langfuse.session.id'"),
+        ("gen_ai.", "'conversation.id' overwrite 'gen_ai.conversation.id'"),
+    ]:
+        with pytest.raises(ValueError, match=f"{clash}; choose a prefix"):
+            SessionSpanProcessor(attribute_prefix=prefix)
+    for bad in ["", b"session.attributes."]:
+        with pytest.raises(ValueError, match="must be a non-empty str"):
+            SessionSpanProcessor(attribute_prefix=bad)  # type: ignore[arg-type]
+    assert not request_listeners, "a refused processor registers nothing"
+    SessionSpanProcessor(attribute_prefix="mirascope.ops.session.attributes.").shutdown()
+
+
+@pytest.fixture
+def langfuse_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ops_session.otel, "_warned_about_langfuse", False)
+
+
+@pytest.mark.usefixtures("langfuse_warning")
+@pytest.mark.parametrize(
+    ("first", "detail"),
+    [
+        pytest.param("x" * 201, "201 characters:", id="too-long"),
+        pytest.param("café-42", "7 characters with non-ASCII characters:", id="non-ascii"),
+    ],
+)
+def test_an_id_langfuse_would_drop_is_reported_once(
+    tracing: Tracing, caplog: pytest.LogCaptureFixture, first: str, detail: str
+) -> None:
+    provider, exporter = tracing
+    tracer = provider.get_tracer("tests")
+    with caplog.at_level(logging.WARNING, logger="ops_session.otel"):
+        for session_id in ["x" * 200, "plain", first, first, "y" * 300, "ünïcode"]:
+            with session(id=session_id), tracer.start_as_current_span(session_id):
+                pass
+    assert [record.getMessage() for record in caplog.records] == [
+        f"Session id of {detail} Langfuse ignores session ids over 200 characters or with "
+        "non-ASCII characters, so it will not group these traces (Phoenix will). Use shorter "
+        "ASCII ids to group them in Langfuse. This is logged once per process."
+    ]
+    assert finished(exporter)[first]["session.id"] == first
+
+
+def test_the_stamps_of_many_sessions_stay_right(tracing: Tracing) -> None:
+    """The processor keeps the attributes of recent sessions, and forgets them past a bound."""
+    provider, exporter = tracing
+    tracer = provider.get_tracer("tests")
+    for number in range(600):
+        attributes = {"n": number} if number % 2 else None
+        with session(id=f"many-{number % 300}", attributes=attributes):
+            with tracer.start_as_current_span(str(number)):
+                pass
+    for name, attributes in finished(exporter).items():
+        number = int(name)
+        assert attributes["session.id"] == f"many-{number % 300}"
+        expected = f'{{"n":{number}}}' if number % 2 else None
+        assert attributes.get("mirascope.ops.session.attributes") == expected
+
+
+def test_spans_without_a_session_take_the_id_the_propagator_extracted(tracing: Tracing) -> None:
+    """A worker or service without the middleware: only the id arrives, through the propagator."""
+    provider, exporter = tracing
+    tracer = provider.get_tracer("tests")
+    received = SessionPropagator().extract({SESSION_HEADER_NAME: "propagated-1"})
+    with tracer.start_as_current_span("consumer", context=received, kind=SpanKind.CONSUMER):
+        # The instrumentations make only the span current, not the extracted context: the
+        # children find the id on their parent span.
+        assert extracted_session_id() is None
+        with tracer.start_as_current_span("child"), tracer.start_as_current_span("grandchild"):
+            pass
+        with session(id="inner-1"), tracer.start_as_current_span("in-a-session"):
+            pass
+    with tracer.start_as_current_span("unrelated", context=SessionPropagator().extract({})):
+        pass
+    stamp = {"session.id": "propagated-1", "mirascope.ops.session.id": "propagated-1"}
+    spans = finished(exporter)
+    assert spans["consumer"] == spans["child"] == spans["grandchild"] == stamp
+    assert spans["in-a-session"]["session.id"] == "inner-1"
+    assert spans["unrelated"] == {}
+
+
+def test_a_parent_span_with_a_foreign_session_value_is_not_followed(tracing: Tracing) -> None:
+    provider, exporter = tracing
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("parent") as parent:
+        parent.set_attribute("mirascope.ops.session.id", 42)
+        with tracer.start_as_current_span("child"):
+            pass
+    assert finished(exporter)["child"] == {}
+
+
+def test_the_request_listener_stamps_only_the_current_recording_server_span() -> None:
+    provider, exporter = build_tracing(langfuse_session_id=True)
+    (listener,) = request_listeners
+    tracer = provider.get_tracer("tests")
+    context = SessionContext("listened-1", {"user": "ada"})
+    listener(context)  # no span at all
+    for kind in (SpanKind.SERVER, SpanKind.INTERNAL, SpanKind.CLIENT):
+        with tracer.start_as_current_span(kind.name, kind=kind):
+            listener(context)
+    ended = tracer.start_span("ended", kind=SpanKind.SERVER)
+    ended.end()
+    with trace.use_span(ended):
+        listener(context)
+    provider.shutdown()
+    assert not request_listeners
+    spans = finished(exporter)
+    assert spans["SERVER"] == {
+        "session.id": "listened-1",
+        "mirascope.ops.session.id": "listened-1",
+        "langfuse.session.id": "listened-1",
+        "mirascope.ops.session.attributes": '{"user":"ada"}',
+    }
+    assert spans["INTERNAL"] == spans["CLIENT"] == spans["ended"] == {}
+
+
+def test_each_processor_registers_one_listener_until_it_shuts_down() -> None:
+    first, second = SessionSpanProcessor(), SessionSpanProcessor()
+    assert request_listeners == [first.stamp_server_span, second.stamp_server_span]
+    first.shutdown()
+    first.shutdown()
+    assert request_listeners == [second.stamp_server_span]
+    second.shutdown()
+
+
+def test_importing_the_integration_registers_nothing() -> None:
+    """Without a processor the middlewares call no listener: OpenTelemetry costs them nothing."""
+    code = (
+        "import ops_session.otel, ops_session.asgi, ops_session.wsgi\n"
+        "from ops_session._core import request_listeners\n"
+        "print(len(request_listeners))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert completed.stdout.strip() == "0"
 
 
 def test_propagator_injects_the_current_session() -> None:
