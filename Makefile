@@ -9,10 +9,10 @@ PHOENIX_VENV := .venv-phoenix
 PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv phoenix-venv system-deps test demo demo-phoenix bench bench-check soak lint format clean
+.PHONY: venv phoenix-venv system-deps test demo demo-phoenix phoenix-screenshot bench bench-check soak lint format clean
 
 # Debian packages the live tests start for real: COMMAND=PACKAGE, installed when COMMAND is missing.
-SYSTEM_DEPS :=
+SYSTEM_DEPS := chromium=chromium
 
 venv: $(STAMP)
 
@@ -45,6 +45,10 @@ demo: venv
 # Phoenix and both examples on 127.0.0.1, one scripted chat, its session's URL; Ctrl-C stops all.
 demo-phoenix: venv phoenix-venv
 	$(BIN)/python -m tools.demo_phoenix
+
+# The same chat, photographed in Phoenix by headless Chromium: docs/phoenix-session.png.
+phoenix-screenshot: venv phoenix-venv system-deps
+	$(BIN)/python -m tools.phoenix_screenshot
 
 # The soak also runs in `make test`; this prints its figures.
 soak: venv

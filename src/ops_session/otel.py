@@ -9,8 +9,6 @@ instrumented HTTP client carry the session header.
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,37 +40,30 @@ from ._core import (
     is_valid_session_id,
     remove_request_listener,
 )
-
-SESSION_ID_ATTRIBUTE = "session.id"
-"""The OpenTelemetry semantic-convention attribute for the session id, read by Phoenix
-(OpenInference) and Langfuse."""
-
-MIRASCOPE_SESSION_ID_ATTRIBUTE = "mirascope.ops.session.id"
-MIRASCOPE_SESSION_ATTRIBUTES_ATTRIBUTE = "mirascope.ops.session.attributes"
-
-LANGFUSE_SESSION_ID_ATTRIBUTE = "langfuse.session.id"
-"""Langfuse's own session key (opt-in); it also reads `session.id`."""
-
-GEN_AI_CONVERSATION_ID_ATTRIBUTE = "gen_ai.conversation.id"
-"""The OpenTelemetry GenAI semantic-convention key for a conversation (opt-in)."""
-
-LANGFUSE_MAX_SESSION_ID_LENGTH = 200
-"""Langfuse drops session ids longer than this, and ids with non-ASCII characters."""
-
-_RESERVED_ATTRIBUTES = (
-    SESSION_ID_ATTRIBUTE,
-    MIRASCOPE_SESSION_ID_ATTRIBUTE,
-    MIRASCOPE_SESSION_ATTRIBUTES_ATTRIBUTE,
-    LANGFUSE_SESSION_ID_ATTRIBUTE,
+from ._span_attributes import (
     GEN_AI_CONVERSATION_ID_ATTRIBUTE,
+    LANGFUSE_SESSION_ID_ATTRIBUTE,
+    MIRASCOPE_SESSION_ATTRIBUTES_ATTRIBUTE,
+    MIRASCOPE_SESSION_ID_ATTRIBUTE,
+    SESSION_ID_ATTRIBUTE,
+    check_attribute_prefix,
+    id_keys,
+    span_attributes,
 )
-_INT64 = range(-(2**63), 2**63)
+
+__all__ = [
+    "GEN_AI_CONVERSATION_ID_ATTRIBUTE",
+    "LANGFUSE_SESSION_ID_ATTRIBUTE",
+    "MIRASCOPE_SESSION_ATTRIBUTES_ATTRIBUTE",
+    "MIRASCOPE_SESSION_ID_ATTRIBUTE",
+    "SESSION_ID_ATTRIBUTE",
+    "SessionPropagator",
+    "SessionSpanProcessor",
+    "extracted_session_id",
+]
+
 _CACHE_SIZE = 256
-
 _EXTRACTED_SESSION_ID = create_key("ops_session.session_id")
-
-logger = logging.getLogger(__name__)
-_warned_about_langfuse = False
 
 
 class SessionSpanProcessor(SpanProcessor):
@@ -117,14 +108,12 @@ class SessionSpanProcessor(SpanProcessor):
         attribute_prefix: str | None = None,
     ) -> None:
         if attribute_prefix is not None:
-            _check_prefix(attribute_prefix)
-        self._id_keys = (
-            (SESSION_ID_ATTRIBUTE, MIRASCOPE_SESSION_ID_ATTRIBUTE)
-            + ((LANGFUSE_SESSION_ID_ATTRIBUTE,) if langfuse_session_id else ())
-            + ((GEN_AI_CONVERSATION_ID_ATTRIBUTE,) if gen_ai_conversation_id else ())
+            check_attribute_prefix(attribute_prefix)
+        self._id_keys = id_keys(
+            langfuse_session_id=langfuse_session_id, gen_ai_conversation_id=gen_ai_conversation_id
         )
         self._attribute_prefix = attribute_prefix
-        self._stamps: dict[tuple[str, str | None], dict[str, AttributeValue]] = {}
+        self._stamps: dict[tuple[str, str | None], Mapping[str, AttributeValue]] = {}
         add_request_listener(self.stamp_server_span)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -157,77 +146,18 @@ class SessionSpanProcessor(SpanProcessor):
 
     def _stamp(
         self, session_id: str, attributes: Mapping[str, Jsonable] | None
-    ) -> dict[str, AttributeValue]:
+    ) -> Mapping[str, AttributeValue]:
         """The span attributes for a session, computed once per id and attributes."""
-        attributes_text = attributes_json(attributes)
-        key = (session_id, attributes_text)
-        cached = self._stamps.get(key)
-        if cached is not None:
-            return cached
-        stamp: dict[str, AttributeValue] = dict.fromkeys(self._id_keys, session_id)
-        if attributes_text is not None:
-            stamp[MIRASCOPE_SESSION_ATTRIBUTES_ATTRIBUTE] = attributes_text
-            if self._attribute_prefix is not None:
-                stamp.update(_prefixed(self._attribute_prefix, json.loads(attributes_text)))
-        if not _warned_about_langfuse:
-            _check_langfuse_id(session_id)
-        if len(self._stamps) >= _CACHE_SIZE:
-            self._stamps.clear()
-        self._stamps[key] = stamp
-        return stamp
-
-
-def _check_prefix(prefix: str) -> None:
-    if not isinstance(prefix, str) or not prefix:
-        raise ValueError(
-            f"attribute_prefix must be a non-empty str, got {prefix!r}; try 'session.attributes.'."
-        )
-    for reserved in _RESERVED_ATTRIBUTES:
-        if reserved.startswith(prefix):
-            raise ValueError(
-                f"attribute_prefix={prefix!r} would let a session attribute named "
-                f"{reserved[len(prefix) :]!r} overwrite {reserved!r}; choose a prefix that "
-                "no session key starts with, such as 'session.attributes.'."
+        key = (session_id, attributes_json(attributes))
+        stamp = self._stamps.get(key)
+        if stamp is None:
+            stamp = span_attributes(
+                session_id, key[1], id_keys=self._id_keys, attribute_prefix=self._attribute_prefix
             )
-
-
-def _prefixed(prefix: str, attributes: dict[str, Any]) -> dict[str, AttributeValue]:
-    """Top-level session attributes as span attributes: OTel's value types as they are, or JSON."""
-    stamped: dict[str, AttributeValue] = {}
-    for key, value in attributes.items():
-        if value is None:
-            continue  # a span attribute cannot be null
-        if _is_attribute_value(value):
-            stamped[prefix + key] = tuple(value) if isinstance(value, list) else value
-        else:
-            stamped[prefix + key] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return stamped
-
-
-def _is_attribute_value(value: object) -> bool:
-    """Whether every OpenTelemetry version takes `value` as is: a scalar or a list of one type."""
-    if isinstance(value, list):
-        return all(_is_scalar(item) and type(item) is type(value[0]) for item in value)
-    return _is_scalar(value)
-
-
-def _is_scalar(value: object) -> bool:
-    # Exporters write ints as signed 64-bit; json.loads makes only exact str, bool, int, float.
-    return type(value) in (str, bool, float) or (type(value) is int and value in _INT64)
-
-
-def _check_langfuse_id(session_id: str) -> None:
-    global _warned_about_langfuse
-    if len(session_id) > LANGFUSE_MAX_SESSION_ID_LENGTH or not session_id.isascii():
-        _warned_about_langfuse = True
-        logger.warning(
-            "Session id of %d characters%s: Langfuse ignores session ids over %d characters or "
-            "with non-ASCII characters, so it will not group these traces (Phoenix will). "
-            "Use shorter ASCII ids to group them in Langfuse. This is logged once per process.",
-            len(session_id),
-            "" if session_id.isascii() else " with non-ASCII characters",
-            LANGFUSE_MAX_SESSION_ID_LENGTH,
-        )
+            if len(self._stamps) >= _CACHE_SIZE:
+                self._stamps.clear()
+            self._stamps[key] = stamp
+        return stamp
 
 
 def _parent_session_id(parent_context: Context | None) -> str | None:

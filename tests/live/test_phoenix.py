@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tools.demo_phoenix import CHAT, phoenix_demo
 from tools.example_services import (
     DEMO_PROPAGATORS,
     FASTAPI_APP,
@@ -27,6 +28,7 @@ from tools.example_services import (
     wait_for_trace,
 )
 from tools.phoenix import Phoenix, running_phoenix, wait_for
+from tools.phoenix_screenshot import rendered_page
 
 from ops_session import SESSION_HEADER_NAME
 
@@ -34,7 +36,10 @@ pytestmark = pytest.mark.servers
 
 Services = tuple[ExampleService, ExampleService]
 HOOKED_TURNS = ["/session", "/hop", "/hop/requests", "/session", "/hop/httpx-sync"]
-INSTRUMENTED = ("tests.live.apps.instrumented_fastapi:app", "tests.live.apps.instrumented_flask:app")
+INSTRUMENTED = (
+    "tests.live.apps.instrumented_fastapi:app",
+    "tests.live.apps.instrumented_flask:app",
+)
 VARIANTS: dict[str, dict[str, Any]] = {
     # Ours outside OpenTelemetry's middleware: the server span starts inside the session.
     "session-middleware-outside": {"targets": (FASTAPI_APP, FLASK_APP)},
@@ -137,9 +142,11 @@ def stored_session(phoenix: Phoenix, session_id: str, trace_ids: set[str]) -> di
     """Phoenix's session once it lists at least `trace_ids` (ingestion is batched)."""
     return dict(
         wait_for(
-            lambda: (found := phoenix.session(session_id))
-            and trace_ids <= {trace["trace_id"] for trace in found["traces"]}
-            and found,
+            lambda: (
+                (found := phoenix.session(session_id))
+                and trace_ids <= {trace["trace_id"] for trace in found["traces"]}
+                and found
+            ),
             what=f"session {session_id} with {len(trace_ids)} traces",
         )
     )
@@ -194,3 +201,14 @@ def test_a_request_without_a_header_makes_its_own_session(
     assert [trace["trace_id"] for trace in conversation_traces] == [in_conversation]
     (root,) = [s for s in stored_trace(phoenix, services, alone) if s["parent_id"] is None]
     assert root["attributes"].get("session.id") == (generated if stamped else None)
+
+
+def test_phoenix_shows_the_demo_session_and_its_turns_in_a_browser(phoenix: Phoenix) -> None:
+    """Headless Chromium renders the page `make demo-phoenix` prints, as a person opens it."""
+    with phoenix_demo(phoenix) as demo:
+        dom = rendered_page(demo.page)
+    assert demo.session_id in dom
+    assert len(demo.trace_ids) == len(CHAT)
+    for trace_id in demo.trace_ids:
+        assert trace_id in dom
+    assert f"Turn {len(CHAT):02}" in dom and f"Turn {len(CHAT) + 1:02}" not in dom
