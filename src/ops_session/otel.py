@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 try:
-    from opentelemetry.context import Context, create_key, get_value, set_value
+    from opentelemetry.context import Context, create_key, get_current, get_value, set_value
     from opentelemetry.propagators.textmap import (
         CarrierT,
         Getter,
@@ -114,14 +114,17 @@ class SessionSpanProcessor(SpanProcessor):
         )
         self._attribute_prefix = attribute_prefix
         self._stamps: dict[tuple[str, str | None], Mapping[str, AttributeValue]] = {}
+        # The spans of one request share its SessionContext: one identity check finds its stamp.
+        self._last: tuple[SessionContext | None, Mapping[str, AttributeValue]] = (None, {})
         add_request_listener(self.stamp_server_span)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         current = current_session()
         if current is not None:
-            span.set_attributes(self._stamp(current.id, current.attributes))
+            span.set_attributes(self._session_stamp(current))
             return
-        session_id = extracted_session_id(parent_context) or _parent_session_id(parent_context)
+        context = parent_context if parent_context is not None else get_current()
+        session_id = extracted_session_id(context) or _parent_session_id(context)
         if session_id is not None:
             span.set_attributes(self._stamp(session_id, None))
 
@@ -133,7 +136,7 @@ class SessionSpanProcessor(SpanProcessor):
         """
         span = get_current_span()
         if getattr(span, "kind", None) is SpanKind.SERVER and span.is_recording():
-            span.set_attributes(self._stamp(session.id, session.attributes))
+            span.set_attributes(self._session_stamp(session))
 
     def on_end(self, span: ReadableSpan) -> None:
         pass
@@ -143,6 +146,13 @@ class SessionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+    def _session_stamp(self, session: SessionContext) -> Mapping[str, AttributeValue]:
+        last_session, stamp = self._last
+        if last_session is not session:
+            stamp = self._stamp(session.id, session.attributes)
+            self._last = (session, stamp)
+        return stamp
 
     def _stamp(
         self, session_id: str, attributes: Mapping[str, Jsonable] | None
@@ -160,9 +170,9 @@ class SessionSpanProcessor(SpanProcessor):
         return stamp
 
 
-def _parent_session_id(parent_context: Context | None) -> str | None:
+def _parent_session_id(context: Context) -> str | None:
     """The session id this processor wrote on the span's parent, when that is a span in here."""
-    attributes = getattr(get_current_span(parent_context), "attributes", None)
+    attributes = getattr(get_current_span(context), "attributes", None)
     value = attributes.get(MIRASCOPE_SESSION_ID_ATTRIBUTE) if attributes else None
     return value if isinstance(value, str) else None
 
