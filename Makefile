@@ -4,11 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+# Arize Phoenix, the tracing backend the live tests export to, has a virtualenv of its own: it pins
+# many packages, and none of them may constrain ours.
+PHOENIX_VENV := .venv-phoenix
+PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
 PYTEST_ARGS ?=
 # The browser tests use the distribution's chromium; Playwright must never fetch its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: venv system-deps test demo chat-screenshot bench bench-check soak lint format clean
+.PHONY: venv phoenix-venv system-deps test demo demo-phoenix chat-screenshot phoenix-screenshot
+.PHONY: bench bench-check soak lint format clean
 
 # Debian packages the live tests start for real: COMMAND=PACKAGE, installed when COMMAND is missing.
 SYSTEM_DEPS := redis-server=redis-server chromium=chromium
@@ -26,10 +31,19 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --group bench
 	touch $@
 
+phoenix-venv: $(PHOENIX_STAMP)
+
+# The pin is the `phoenix` dependency group of pyproject.toml (about 850 MB, a minute or two).
+$(PHOENIX_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --group phoenix
+	touch $@
+
 system-deps:
 	tools/system_deps.sh $(SYSTEM_DEPS)
 
-test: venv system-deps
+test: venv phoenix-venv system-deps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage report
@@ -40,6 +54,14 @@ demo: venv
 # docs/chat-page.png: the example's chat page in chromium after three turns and a websocket message.
 chat-screenshot: venv system-deps
 	$(BIN)/python -m tools.chat_screenshot
+
+# Phoenix and both examples on 127.0.0.1, one scripted chat, its session's URL; Ctrl-C stops all.
+demo-phoenix: venv phoenix-venv
+	$(BIN)/python -m tools.demo_phoenix
+
+# The same chat, photographed in Phoenix by headless Chromium: docs/phoenix-session.png.
+phoenix-screenshot: venv phoenix-venv system-deps
+	$(BIN)/python -m tools.phoenix_screenshot
 
 # The soak also runs in `make test`; this prints its figures.
 soak: venv
@@ -66,4 +88,4 @@ format: venv
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

@@ -20,6 +20,8 @@ from starlette_context.middleware import RawContextMiddleware
 
 from ops_session import SESSION_HEADER_NAME, SessionMiddleware, session
 
+from . import tracing
+
 ASGIApp = Callable[
     [
         MutableMapping[str, Any],
@@ -114,6 +116,7 @@ def session_header(value: str = VALID_ID) -> list[tuple[bytes, bytes]]:
 def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
     """Name -> (app, extra request headers). The first entry is the bare app."""
     bare = starlette()
+    stamped_provider, listener = tracing.stamped_provider()
     return {
         "bare Starlette": (bare, []),
         "ops-session, valid id": (starlette(Middleware(SessionMiddleware)), session_header()),
@@ -144,5 +147,21 @@ def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
         "OpenTelemetry ASGI": (
             OpenTelemetryMiddleware(bare, tracer_provider=TracerProvider()),
             [],
+        ),
+        # FastAPIInstrumentor's order: OpenTelemetry's middleware outside the session middleware.
+        "OpenTelemetry ASGI + ops-session": (
+            OpenTelemetryMiddleware(
+                starlette(Middleware(SessionMiddleware)), tracer_provider=tracing.provider()
+            ),
+            session_header(),
+        ),
+        "OpenTelemetry ASGI + ops-session, spans stamped": (
+            tracing.stamped(
+                OpenTelemetryMiddleware(
+                    starlette(Middleware(SessionMiddleware)), tracer_provider=stamped_provider
+                ),
+                listener,
+            ),
+            session_header(),
         ),
     }

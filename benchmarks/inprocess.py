@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import asgi_apps, wsgi_apps
+from . import asgi_apps, tracing, wsgi_apps
 from .timing import Sampler, per_call_microseconds
 
 
@@ -40,7 +40,11 @@ def asgi_loop(
         for _ in range(n):
             await app({**template, "headers": headers, "state": {}}, receive, send)
 
-    return lambda n: runner.run(run(n))
+    def batch(n: int) -> None:
+        with tracing.listening(app):
+            runner.run(run(n))
+
+    return batch
 
 
 def wsgi_loop(
@@ -55,6 +59,10 @@ def wsgi_loop(
         pass
 
     def run(n: int) -> None:
+        with tracing.listening(app):
+            requests(n)
+
+    def requests(n: int) -> None:
         for _ in range(n):
             body = app(dict(environ), start_response)
             try:

@@ -13,6 +13,7 @@ from werkzeug.test import EnvironBuilder
 
 from ops_session import SESSION_HEADER_NAME, WSGISessionMiddleware
 
+from . import tracing
 from .asgi_apps import ORDINARY_HEADERS, VALID_ID
 
 WSGIApp = Callable[..., Iterable[bytes]]
@@ -52,6 +53,7 @@ def configurations() -> dict[str, tuple[WSGIApp, dict[str, Any]]]:
     """Name -> (app, environ). The first entry is the bare app."""
     bare = flask_app().wsgi_app
     with_session = WSGISessionMiddleware(bare)
+    stamped_provider, listener = tracing.stamped_provider()
     return {
         "bare Flask": (bare, environ(session_id=VALID_ID)),
         "ops-session, valid id": (with_session, environ(session_id=VALID_ID)),
@@ -59,6 +61,17 @@ def configurations() -> dict[str, tuple[WSGIApp, dict[str, Any]]]:
         "werkzeug ProxyFix": (ProxyFix(bare), environ(session_id=VALID_ID)),
         "OpenTelemetry WSGI": (
             OpenTelemetryMiddleware(bare, tracer_provider=TracerProvider()),
+            environ(session_id=VALID_ID),
+        ),
+        # The usual Flask order: OpenTelemetry's middleware wrapped outside the session's.
+        "OpenTelemetry WSGI + ops-session": (
+            OpenTelemetryMiddleware(with_session, tracer_provider=tracing.provider()),
+            environ(session_id=VALID_ID),
+        ),
+        "OpenTelemetry WSGI + ops-session, spans stamped": (
+            tracing.stamped(
+                OpenTelemetryMiddleware(with_session, tracer_provider=stamped_provider), listener
+            ),
             environ(session_id=VALID_ID),
         ),
         "bare Flask, 10-chunk stream": (bare, environ("/stream", VALID_ID)),

@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ops_session import current_session, set_outgoing_hosts
+from ops_session._core import request_listeners
 from ops_session.otel import SessionSpanProcessor
 
 from .support.echo_server import echo_server, echo_servers
@@ -35,12 +36,15 @@ class Tracing(NamedTuple):
 
 
 @pytest.fixture
-def tracing() -> Tracing:
+def tracing() -> Iterator[Tracing]:
+    """Shut down after the test, which unregisters the processor's request listener."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SessionSpanProcessor())
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return Tracing(provider, exporter)
+    yield Tracing(provider, exporter)
+    provider.shutdown()
+    assert not request_listeners, "shutting the provider down unregisters the processor"
 
 
 @pytest.fixture(scope="session")

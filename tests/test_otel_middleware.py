@@ -1,12 +1,12 @@
 """The session middlewares composed with OpenTelemetry's own ASGI, WSGI and FastAPI middleware.
 
-Ours must run outside theirs: the server span is started when their middleware is called, and
-only a span started inside the session carries it.
+Whichever runs outside, the server span carries the session: started inside the session when ours
+is outside, stamped by `SessionSpanProcessor`'s request listener when OpenTelemetry's is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -17,16 +17,25 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OpenTe
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OpenTelemetryWSGI
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from werkzeug.test import Client
 
 from ops_session import SESSION_HEADER_NAME, SessionMiddleware, WSGISessionMiddleware
+from ops_session._core import request_listeners
 from ops_session.asgi import Receive, Scope, Send
+from ops_session.otel import SessionSpanProcessor
 
 from .conftest import Tracing
 
 HEADERS = {SESSION_HEADER_NAME: "composed-1"}
+ATTRIBUTES = {"user": "ada"}
+STAMP = {
+    "session.id": "composed-1",
+    "mirascope.ops.session.id": "composed-1",
+    "mirascope.ops.session.attributes": '{"user":"ada"}',
+}
 
 
 def session_ids_by_kind(exporter: InMemorySpanExporter) -> dict[SpanKind, set[Any]]:
@@ -36,38 +45,80 @@ def session_ids_by_kind(exporter: InMemorySpanExporter) -> dict[SpanKind, set[An
     return seen
 
 
+def server_span_attributes(exporter: InMemorySpanExporter) -> dict[str, Any]:
+    (server,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    return {key: value for key, value in (server.attributes or {}).items() if key in STAMP}
+
+
 async def hello_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"hello"})
 
 
-async def get_asgi(app: Any) -> httpx.Response:
+async def get_asgi(app: Any, headers: dict[str, str] = HEADERS) -> httpx.Response:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        return await client.get("/", headers=HEADERS)
+        return await client.get("/", headers=headers)
 
 
 @pytest.mark.anyio
-async def test_asgi_server_span_carries_the_session_with_ours_outside(tracing: Tracing) -> None:
+@pytest.mark.parametrize("ours_outside", [True, False], ids=["ours-outside", "ours-inside"])
+async def test_asgi_server_span_carries_the_session_in_either_order(
+    tracing: Tracing, ours_outside: bool
+) -> None:
     provider, exporter = tracing
-    response = await get_asgi(
-        SessionMiddleware(OpenTelemetryASGI(hello_asgi, tracer_provider=provider))
+    app = (
+        SessionMiddleware(
+            OpenTelemetryASGI(hello_asgi, tracer_provider=provider), attributes=ATTRIBUTES
+        )
+        if ours_outside
+        else OpenTelemetryASGI(
+            SessionMiddleware(hello_asgi, attributes=ATTRIBUTES), tracer_provider=provider
+        )
     )
+    response = await get_asgi(app)
     assert response.headers[SESSION_HEADER_NAME] == "composed-1"
     assert session_ids_by_kind(exporter) == {
         SpanKind.SERVER: {"composed-1"},
         SpanKind.INTERNAL: {"composed-1"},  # OpenTelemetry's "http send" spans
     }
+    assert server_span_attributes(exporter) == STAMP
 
 
 @pytest.mark.anyio
-async def test_asgi_server_span_misses_the_session_with_ours_inside(tracing: Tracing) -> None:
+async def test_a_generated_session_reaches_the_server_span_too(tracing: Tracing) -> None:
     provider, exporter = tracing
     response = await get_asgi(
-        OpenTelemetryASGI(SessionMiddleware(hello_asgi), tracer_provider=provider)
+        OpenTelemetryASGI(SessionMiddleware(hello_asgi), tracer_provider=provider), headers={}
     )
-    assert response.headers[SESSION_HEADER_NAME] == "composed-1"
-    assert session_ids_by_kind(exporter)[SpanKind.SERVER] == {None}
+    generated = response.headers[SESSION_HEADER_NAME]
+    assert session_ids_by_kind(exporter)[SpanKind.SERVER] == {generated}
+
+
+@pytest.mark.anyio
+async def test_once_the_processor_is_shut_down_the_server_span_misses_the_session() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    processor = SessionSpanProcessor()
+    provider.add_span_processor(processor)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    processor.shutdown()  # unregisters its request listener; on_start still stamps
+    assert not request_listeners
+    await get_asgi(OpenTelemetryASGI(SessionMiddleware(hello_asgi), tracer_provider=provider))
+    assert session_ids_by_kind(exporter) == {
+        SpanKind.SERVER: {None},
+        SpanKind.INTERNAL: {"composed-1"},
+    }
+
+
+@pytest.mark.anyio
+async def test_only_server_spans_are_stamped_by_the_listener(tracing: Tracing) -> None:
+    """A span around an in-process request is the caller's, not the request's."""
+    provider, exporter = tracing
+    with provider.get_tracer("tests").start_as_current_span("caller"):
+        await get_asgi(SessionMiddleware(hello_asgi))
+    ((caller),) = exporter.get_finished_spans()
+    assert caller.name == "caller" and dict(caller.attributes or {}) == {}
 
 
 def fastapi_app(provider: TracerProvider) -> FastAPI:
@@ -92,21 +143,19 @@ async def test_fastapi_add_middleware_order_puts_the_server_span_inside(tracing:
 
 
 @pytest.mark.anyio
-async def test_fastapi_instrumentor_needs_the_session_middleware_wrapped_around_the_app(
-    tracing: Tracing,
-) -> None:
+async def test_fastapi_instrumentor_server_span_carries_the_session(tracing: Tracing) -> None:
     provider, exporter = tracing
     app = fastapi_app(provider)
-    app.add_middleware(SessionMiddleware)
+    app.add_middleware(SessionMiddleware, attributes=ATTRIBUTES)
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
     try:
         await get_asgi(app)
         # The instrumentor puts its middleware outside every add_middleware one.
-        assert session_ids_by_kind(exporter)[SpanKind.SERVER] == {None}
-        assert session_ids_by_kind(exporter)[SpanKind.INTERNAL] == {"composed-1"}
-        exporter.clear()
-        await get_asgi(SessionMiddleware(app))
-        assert session_ids_by_kind(exporter)[SpanKind.SERVER] == {"composed-1"}
+        assert session_ids_by_kind(exporter) == {
+            SpanKind.SERVER: {"composed-1"},
+            SpanKind.INTERNAL: {"composed-1"},
+        }
+        assert server_span_attributes(exporter) == STAMP
     finally:
         FastAPIInstrumentor.uninstrument_app(app)
 
@@ -116,32 +165,28 @@ def hello_wsgi(environ: Any, start_response: Any) -> Iterable[bytes]:
     yield b"hello"
 
 
-@pytest.mark.parametrize(
-    ("wrap", "server_span_session"),
-    [
-        pytest.param(
-            lambda app, p: WSGISessionMiddleware(OpenTelemetryWSGI(app, tracer_provider=p)),
-            "composed-1",
-            id="ours-outside",
-        ),
-        pytest.param(
-            lambda app, p: OpenTelemetryWSGI(WSGISessionMiddleware(app), tracer_provider=p),
-            None,
-            id="ours-inside",
-        ),
-    ],
-)
-def test_wsgi_server_span_carries_the_session_only_with_ours_outside(
-    tracing: Tracing, wrap: Any, server_span_session: str | None
-) -> None:
+WRAPS: dict[str, Callable[[Any, TracerProvider], Any]] = {
+    "ours-outside": lambda app, provider: WSGISessionMiddleware(
+        OpenTelemetryWSGI(app, tracer_provider=provider), attributes=ATTRIBUTES
+    ),
+    "ours-inside": lambda app, provider: OpenTelemetryWSGI(
+        WSGISessionMiddleware(app, attributes=ATTRIBUTES), tracer_provider=provider
+    ),
+}
+
+
+@pytest.mark.parametrize("order", list(WRAPS))
+def test_wsgi_server_span_carries_the_session_in_either_order(tracing: Tracing, order: str) -> None:
     provider, exporter = tracing
-    response = Client(wrap(hello_wsgi, provider)).get("/", headers=HEADERS)
+    response = Client(WRAPS[order](hello_wsgi, provider)).get("/", headers=HEADERS)
     assert response.headers[SESSION_HEADER_NAME] == "composed-1"
     assert response.get_data() == b"hello"
-    assert session_ids_by_kind(exporter) == {SpanKind.SERVER: {server_span_session}}
+    assert session_ids_by_kind(exporter) == {SpanKind.SERVER: {"composed-1"}}
+    assert server_span_attributes(exporter) == STAMP
 
 
-def test_flask_wsgi_app_wrapped_in_both(tracing: Tracing) -> None:
+@pytest.mark.parametrize("order", list(WRAPS))
+def test_flask_app_wrapped_in_both(tracing: Tracing, order: str) -> None:
     provider, exporter = tracing
     app = Flask(__name__)
 
@@ -150,9 +195,7 @@ def test_flask_wsgi_app_wrapped_in_both(tracing: Tracing) -> None:
         with provider.get_tracer("tests").start_as_current_span("handler"):
             return "ok"
 
-    app.wsgi_app = WSGISessionMiddleware(  # type: ignore[method-assign]
-        OpenTelemetryWSGI(app.wsgi_app, tracer_provider=provider)
-    )
+    app.wsgi_app = WRAPS[order](app.wsgi_app, provider)  # type: ignore[method-assign]
     app.test_client().get("/", headers=HEADERS)
     assert session_ids_by_kind(exporter) == {
         SpanKind.SERVER: {"composed-1"},

@@ -14,6 +14,8 @@ from .loopback import HOST, free_port, gunicorn_command, running, uvicorn_comman
 from .queue_workers import celery_command, worker
 
 DEMO_PROPAGATORS = "tracecontext,baggage,ops_session"
+FASTAPI_APP = "examples.fastapi_app.app:app"
+FLASK_APP = "examples.flask_app.app:app"
 
 
 @dataclass(frozen=True)
@@ -38,27 +40,43 @@ class ExampleService:
 
 @contextmanager
 def example_services(
-    directory: Path, *, propagators: str = DEMO_PROPAGATORS, broker_url: str | None = None
+    directory: Path,
+    *,
+    propagators: str = DEMO_PROPAGATORS,
+    broker_url: str | None = None,
+    otlp_endpoint: str | None = None,
+    fastapi_app_target: str = FASTAPI_APP,
+    flask_app_target: str = FLASK_APP,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[ExampleService, ExampleService, ExampleService]]:
     """Run the Django example and the Flask example that calls it (both gunicorn), and the
     FastAPI example that calls Flask (uvicorn).
 
     Yields `(fastapi_app, flask_app, django_app)`. Their spans and log lines go to files in
-    `directory`. `broker_url` is the Redis the FastAPI example's `/task` publishes Celery tasks to.
+    `directory`, and with `otlp_endpoint` also to that OTLP/HTTP endpoint (such as Phoenix's), in
+    batches sent every 200 ms. `broker_url` is the Redis the FastAPI example's `/task` publishes
+    Celery tasks to. The targets name other apps built the same way (`module:attribute`); `env`
+    adds environment variables to every service.
     """
     django_app, flask_app, fastapi_app = (
         ExampleService(free_port(), directory / f"{name}.spans.jsonl", directory / f"{name}.log")
         for name in ("django_app", "flask_app", "fastapi_app")
     )
     django_command = gunicorn_command("examples.django_app.wsgi:application", django_app.port)
-    flask_command = gunicorn_command("examples.flask_app.app:app", flask_app.port)
-    fastapi_command = uvicorn_command("examples.fastapi_app.app:app", fastapi_app.port)
-    with running(django_command, django_app.port, env=_telemetry_env(django_app, propagators)):
-        flask_env = {**_telemetry_env(flask_app, propagators), "DJANGO_APP_URL": django_app.url}
+    flask_command = gunicorn_command(flask_app_target, flask_app.port)
+    fastapi_command = uvicorn_command(fastapi_app_target, fastapi_app.port)
+    django_env = {**_telemetry_env(django_app, propagators, otlp_endpoint), **(env or {})}
+    with running(django_command, django_app.port, env=django_env):
+        flask_env = {
+            **_telemetry_env(flask_app, propagators, otlp_endpoint),
+            "DJANGO_APP_URL": django_app.url,
+            **(env or {}),
+        }
         with running(flask_command, flask_app.port, env=flask_env):
             fastapi_env = {
-                **_telemetry_env(fastapi_app, propagators),
+                **_telemetry_env(fastapi_app, propagators, otlp_endpoint),
                 "FLASK_APP_URL": flask_app.url,
+                **(env or {}),
             }
             if broker_url is not None:
                 fastapi_env["CELERY_BROKER_URL"] = broker_url
@@ -72,7 +90,7 @@ def fastapi_example(directory: Path) -> Iterator[ExampleService]:
     example = ExampleService(
         free_port(), directory / "fastapi_app.spans.jsonl", directory / "fastapi_app.log"
     )
-    command = uvicorn_command("examples.fastapi_app.app:app", example.port)
+    command = uvicorn_command(FASTAPI_APP, example.port)
     with running(command, example.port, env=_telemetry_env(example, DEMO_PROPAGATORS)):
         yield example
 
@@ -94,12 +112,17 @@ def wait_for_trace(
         time.sleep(0.05)
 
 
-def _telemetry_env(service: ExampleService, propagators: str) -> dict[str, str]:
-    return {
+def _telemetry_env(
+    service: ExampleService, propagators: str, otlp_endpoint: str | None = None
+) -> dict[str, str]:
+    env = {
         "SPANS_FILE": str(service.spans_file),
         "LOG_FILE": str(service.log_file),
         "OTEL_PROPAGATORS": propagators,
     }
+    if otlp_endpoint is not None:
+        env.update(OTLP_ENDPOINT=otlp_endpoint, OTEL_BSP_SCHEDULE_DELAY="200")
+    return env
 
 
 def _lines(path: Path) -> list[str]:

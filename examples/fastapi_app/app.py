@@ -35,13 +35,18 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+)
 
 import ops_session.httpx
 import ops_session.requests
@@ -59,6 +64,8 @@ CHAT_PAGE = Path(__file__).parent / "static" / "chat.html"
 
 # Telemetry: spans to $SPANS_FILE as JSON lines (standard output when unset), log lines to
 # $LOG_FILE (standard error when unset), each stamped with the session. `make demo` reads both.
+# With $OTLP_ENDPOINT set (such as Phoenix's http://127.0.0.1:6006/v1/traces), spans are also
+# exported there over OTLP/HTTP.
 LOG_FORMAT = "%(asctime)s {service} session=%(session_id)s %(name)s: %(message)s"
 
 
@@ -67,6 +74,8 @@ def setup_telemetry(service: str) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SessionSpanProcessor())
     provider.add_span_processor(SimpleSpanProcessor(_json_lines_exporter()))
+    if endpoint := os.environ.get("OTLP_ENDPOINT"):
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     logging.config.dictConfig(_logging_config(service))
 
