@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
-__all__ = ["install"]
+__all__ = ["install", "install_automatically"]
 
 AppT = TypeVar("AppT")
 
 _MIDDLEWARE_ATTRIBUTE = "_ops_session_middleware"
+_AUTOMATIC_ATTRIBUTE = "_ops_session_automatic"
 _installed_classes: dict[type[Any], type[Any]] = {}
 
 
@@ -48,7 +49,12 @@ def install(app: AppT, **options: Any) -> AppT:
         RuntimeError: The app already runs a session middleware (`install` or `add_middleware`).
     """
     app_class = type(app)
-    if _MIDDLEWARE_ATTRIBUTE in getattr(app, "__dict__", {}):
+    installed = getattr(app, "__dict__", {})
+    if installed.pop(_AUTOMATIC_ATTRIBUTE, False):
+        # Installed by `opentelemetry-instrument`: the app's own call, with its options, wins.
+        app_class = app_class.__mro__[1]
+        del installed[_MIDDLEWARE_ATTRIBUTE]
+    elif _MIDDLEWARE_ATTRIBUTE in installed:
         raise RuntimeError(f"install() was already called on {app!r}; call it once per app.")
     kind = _kind(app_class)
     middleware: Any
@@ -70,6 +76,49 @@ def install(app: AppT, **options: Any) -> AppT:
     app.__dict__[_MIDDLEWARE_ATTRIBUTE] = middleware
     app.__class__ = _installed_class(app_class, kind)
     return app
+
+
+def install_automatically(app: Any, **options: Any) -> None:
+    """`install(app)` for `opentelemetry-instrument`, unless the app runs a session layer itself.
+
+    Whether it does is known only once the app is set up, so the first call decides: an app with
+    `SessionMiddleware` among its `add_middleware` layers, or a `WSGISessionMiddleware` in its
+    `wsgi_app` chain, is left to that layer. A later `install(app)` replaces this one.
+    """
+    if _MIDDLEWARE_ATTRIBUTE in app.__dict__ or _kind(type(app)) is None:
+        return
+    install(app, **options)
+    ours = app.__dict__[_MIDDLEWARE_ATTRIBUTE]
+    bare = ours.app  # the app's own call
+    if _kind(type(app)) == "asgi":
+
+        async def first_asgi_call(scope: Any, receive: Any, send: Any) -> None:
+            layers = getattr(app, "user_middleware", ())
+            chosen = bare if any(layer.cls is SessionMiddleware for layer in layers) else ours
+            app.__dict__[_MIDDLEWARE_ATTRIBUTE] = chosen
+            await chosen(scope, receive, send)
+
+        app.__dict__[_MIDDLEWARE_ATTRIBUTE] = first_asgi_call
+    else:
+
+        def first_wsgi_call(environ: Any, start_response: Any) -> Any:
+            chosen = bare if _wraps_a_session_layer(app.wsgi_app) else ours
+            app.__dict__[_MIDDLEWARE_ATTRIBUTE] = chosen
+            return chosen(environ, start_response)
+
+        app.__dict__[_MIDDLEWARE_ATTRIBUTE] = first_wsgi_call
+    app.__dict__[_AUTOMATIC_ATTRIBUTE] = True
+
+
+def _wraps_a_session_layer(wsgi_app: Any) -> bool:
+    # WSGI middleware keeps the app it wraps as `.app` (werkzeug, OpenTelemetry, ours).
+    for _ in range(32):
+        if isinstance(wsgi_app, WSGISessionMiddleware):
+            return True
+        wsgi_app = getattr(wsgi_app, "app", None)
+        if wsgi_app is None:
+            break
+    return False
 
 
 def _kind(app_class: type[Any]) -> str | None:

@@ -18,6 +18,7 @@ from functools import lru_cache
 from ._core import SESSION_HEADER_NAME, current_session
 
 __all__ = [
+    "EVERY_HOST",
     "OUTGOING_HOSTS_ENV",
     "OutgoingHosts",
     "client_rule",
@@ -129,8 +130,9 @@ def set_outgoing_hosts(hosts: Iterable[str] | None) -> None:
     this call. It wins over the `OPS_SESSION_OUTGOING_HOSTS` environment variable; `None` goes
     back to that variable, or, when it is unset, to every host.
 
-    OpenTelemetry's propagators never see the URL: `OTEL_PROPAGATORS=...,ops_session` sends the
-    id to every host whatever this says.
+    It also governs the `ops_session` propagator, which sends the id only where the request's
+    headers name an allowed `Host` (httpx's do; requests' and aiohttp's do not, so it sends
+    nothing there and their hooks send the header).
 
     Args:
         hosts: Host patterns, as `OutgoingHosts` takes them, or `None`.

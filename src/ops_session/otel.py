@@ -41,6 +41,7 @@ from ._core import (
     is_valid_session_id,
     remove_request_listener,
 )
+from ._outgoing import EVERY_HOST, outgoing_hosts
 from ._span_attributes import (
     GEN_AI_CONVERSATION_ID_ATTRIBUTE,
     LANGFUSE_SESSION_ID_ATTRIBUTE,
@@ -212,6 +213,14 @@ class SessionPropagator(TextMapPropagator):
     ) -> None:
         if isinstance(carrier, Mapping) and extract_session_id(carrier) is not None:
             return  # a header the caller set, in any case, stands (as in inject_session)
+        rule = outgoing_hosts()
+        if rule is not EVERY_HOST:
+            # With an allow-list, send only where the carrier names an allowed host: httpx's
+            # headers hold `Host`; a carrier without it (requests, aiohttp) gets nothing here
+            # and the client hooks, which see the URL, send the header instead.
+            host = _carrier_host(carrier)
+            if host is None or not rule.allows(host):
+                return
         current = current_session()
         session_id: Any = current.id if current else get_value(_EXTRACTED_SESSION_ID, context)
         if session_id:
@@ -220,6 +229,17 @@ class SessionPropagator(TextMapPropagator):
     @property
     def fields(self) -> set[str]:
         return {SESSION_HEADER_NAME}
+
+
+def _carrier_host(carrier: object) -> str | None:
+    if not isinstance(carrier, Mapping):
+        return None
+    value = extract_session_id(carrier, header_name="Host")
+    if value is None:
+        return None
+    if value.startswith("["):  # an IPv6 address, perhaps with a port
+        return value[1:].partition("]")[0]
+    return value.rpartition(":")[0] if value.count(":") == 1 else value
 
 
 def extracted_session_id(context: Context | None = None) -> str | None:
