@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import iscoroutinefunction
 from asgiref.testing import ApplicationCommunicator
@@ -38,13 +37,10 @@ from ops_session.otel import SessionSpanProcessor
 
 from .live.apps.django_project import logs, views
 from .live.apps.django_project import settings as project_settings
+from .support.django_settings import configure_django
 from .support.hostile import hostile_text
 
-if not settings.configured:
-    settings.configure(
-        **{name: value for name, value in vars(project_settings).items() if name.isupper()}
-    )
-    django.setup()
+configure_django()
 
 SYNC_MIDDLEWARE = "tests.live.apps.django_project.middleware.SyncOnlyMiddleware"
 OURS = "ops_session.django.SessionMiddleware"

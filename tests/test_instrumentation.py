@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from typing import Any
@@ -14,11 +16,13 @@ import rq.queue
 import rq.worker.base
 from celery import Celery
 from fastapi import FastAPI
+from opentelemetry.propagators.textmap import Setter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracerProvider
 from starlette.applications import Starlette
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
 
 import ops_session.celery
@@ -31,9 +35,12 @@ from ops_session import (
     session,
     set_outgoing_hosts,
 )
-from ops_session.instrumentation import SessionInstrumentor
+from ops_session._install import install_automatically
+from ops_session.instrumentation import DJANGO_MIDDLEWARE, SessionInstrumentor
 from ops_session.otel import SessionPropagator, SessionSpanProcessor
 from ops_session.rq import SessionJob
+
+from .support.django_settings import configure_django
 
 pytestmark = pytest.mark.anyio
 
@@ -133,6 +140,28 @@ def test_every_flask_app_gets_sessions_unless_it_wraps_its_own(
     response = Client(own).get("/session", headers=HEADERS)
     assert response.headers.get_all(SESSION_HEADER_NAME) == ["zero-1"]
     assert response.json == {"id": "zero-1", "attributes": {"from": "the app"}}
+
+
+def test_a_flask_app_wrapped_in_other_middleware_still_gets_sessions(
+    instrumented: SessionInstrumentor,
+) -> None:
+    app = flask_app()
+    app.wsgi_app = ProxyFix(app.wsgi_app)  # type: ignore[method-assign]
+    response = Client(app).get("/session", headers=HEADERS)
+    assert response.json == {"id": "zero-1", "attributes": {"from": "environment"}}
+
+
+def test_installing_automatically_twice_or_on_another_object_does_nothing(
+    instrumented: SessionInstrumentor,
+) -> None:
+    app = fastapi_app()  # installed automatically once, already
+    install_automatically(app)
+    install_automatically(Plain())
+    assert type(app).__mro__[1] is FastAPI
+
+
+class Plain:
+    pass
 
 
 def test_clients_send_the_session_within_the_allow_list(
@@ -289,3 +318,75 @@ def test_the_propagator_keeps_to_the_allow_list(carrier: dict[str, str], sent: b
     finally:
         set_outgoing_hosts(None)
     assert (carrier.get(SESSION_HEADER_NAME) == "zero-4") is sent
+
+
+@pytest.mark.parametrize("own_settings", [False, True], ids=["environment", "own-settings"])
+def test_django_projects_get_the_middleware_first(
+    instrumented: SessionInstrumentor, own_settings: bool
+) -> None:
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    configure_django()
+    overrides: dict[str, Any] = {"MIDDLEWARE": ["django.middleware.common.CommonMiddleware"]}
+    if own_settings:
+        overrides["OPS_SESSION"] = {"attributes": {"from": "settings"}}
+    with override_settings(**overrides):
+        if not own_settings:
+            del settings.OPS_SESSION
+        WSGIHandler()  # loads the middleware
+        assert settings.MIDDLEWARE == [DJANGO_MIDDLEWARE, *overrides["MIDDLEWARE"]]
+        expected = {"from": "settings"} if own_settings else {"from": "environment"}
+        assert settings.OPS_SESSION["attributes"] == expected
+        WSGIHandler()  # again: still once
+        assert settings.MIDDLEWARE.count(DJANGO_MIDDLEWARE) == 1
+
+
+def test_libraries_that_are_not_installed_are_passed_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "starlette.applications",
+        "fastapi.applications",
+        "flask.app",
+        "django.core.handlers.base",
+        "httpx",
+        "requests",
+        "celery.app.base",
+        "rq.queue",
+    ):
+        monkeypatch.setitem(sys.modules, name, None)
+    before = FastAPI.__init__
+    instrumentor = SessionInstrumentor()
+    instrumentor.instrument()
+    try:
+        assert instrumentor._patches == []
+        assert FastAPI.__init__ is before
+    finally:
+        instrumentor.uninstrument()
+
+
+def test_missing_opentelemetry_instrumentation_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.instrumentation.instrumentor", None)
+    monkeypatch.delitem(sys.modules, "ops_session.instrumentation")
+    with pytest.raises(ImportError, match=r"install 'ops-session\[otel\]'"):
+        importlib.import_module("ops_session.instrumentation")
+
+
+def test_a_carrier_that_is_no_mapping_gets_nothing_under_an_allow_list() -> None:
+    carrier: list[tuple[str, str]] = []
+    set_outgoing_hosts(["api.internal"])
+    try:
+        with session(id="zero-5"):
+            SessionPropagator().inject(carrier, setter=ListSetter())
+    finally:
+        set_outgoing_hosts(None)
+    assert carrier == []
+
+
+class ListSetter(Setter[list[tuple[str, str]]]):
+    def set(self, carrier: list[tuple[str, str]], key: str, value: str) -> None:
+        carrier.append((key, value))  # pragma: no cover (never reached: nothing is sent)

@@ -112,12 +112,10 @@ def install_automatically(app: Any, **options: Any) -> None:
 
 def _wraps_a_session_layer(wsgi_app: Any) -> bool:
     # WSGI middleware keeps the app it wraps as `.app` (werkzeug, OpenTelemetry, ours).
-    for _ in range(32):
+    while wsgi_app is not None:
         if isinstance(wsgi_app, WSGISessionMiddleware):
             return True
         wsgi_app = getattr(wsgi_app, "app", None)
-        if wsgi_app is None:
-            break
     return False
 
 

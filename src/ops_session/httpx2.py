@@ -7,60 +7,24 @@ runs on. Each module imports only its own library, and is typed against it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 try:
     import httpx2
 except ImportError as error:
     raise ImportError("ops_session.httpx2 needs httpx2: install 'ops-session[httpx2]'.") from error
 
-from ._outgoing import client_rule, update_session_header
+from ._httpx_hooks import AsyncSessionHeaderHook, HostsHook, SessionHeaderHook, register_hook
+
+__all__ = [
+    "AsyncSessionHeaderHook",
+    "SessionHeaderHook",
+    "add_session_header",
+    "add_session_header_async",
+    "send_session",
+]
 
 ClientT = TypeVar("ClientT", httpx2.Client, httpx2.AsyncClient)
-
-# Redirected requests get a copy of the first request's extensions (httpx2 `_client.py`
-# `_build_redirect_request`), so the id we wrote travels with every hop of one request.
-_SENT = "ops_session.sent_session_id"
-
-
-class _HostsHook:
-    def __init__(self, *, hosts: Iterable[str] | None = None) -> None:
-        self.hosts = client_rule(hosts)
-
-    def _apply(self, request: httpx2.Request) -> None:
-        request.extensions[_SENT] = update_session_header(
-            request.headers,
-            request.url.raw_host.decode("ascii"),
-            self.hosts,
-            request.extensions.get(_SENT),
-        )
-
-
-class SessionHeaderHook(_HostsHook):
-    """An httpx2 `request` event hook for `httpx2.Client` that adds the session header.
-
-    httpx2 runs request hooks for every hop, redirects included: a hop to a host that `hosts`
-    does not allow gets no session header, and loses the one this hook added to an earlier hop.
-    A session header you set yourself is sent as you set it. Outside a session nothing changes.
-
-    Args:
-        hosts: Host patterns (see `ops_session.OutgoingHosts`); `None` follows the process-wide
-            rule (`ops_session.set_outgoing_hosts`, default every host).
-
-    Example:
-        client = httpx2.Client(event_hooks={"request": [SessionHeaderHook(hosts=["*.internal"])]})
-    """
-
-    def __call__(self, request: httpx2.Request) -> None:
-        self._apply(request)
-
-
-class AsyncSessionHeaderHook(_HostsHook):
-    """The same event hook for `httpx2.AsyncClient`, which awaits its hooks."""
-
-    async def __call__(self, request: httpx2.Request) -> None:
-        self._apply(request)
-
 
 add_session_header = SessionHeaderHook()
 """The `httpx2.Client` hook that follows the process-wide host rule."""
@@ -89,7 +53,7 @@ def send_session(client: ClientT, *, hosts: Iterable[str] | None = None) -> Clie
     Example:
         client = send_session(httpx2.AsyncClient(), hosts=["*.internal"])
     """
-    hook: _HostsHook
+    hook: HostsHook
     if isinstance(client, httpx2.AsyncClient):
         hook = AsyncSessionHeaderHook(hosts=hosts)
     elif isinstance(client, httpx2.Client):
@@ -100,10 +64,5 @@ def send_session(client: ClientT, *, hosts: Iterable[str] | None = None) -> Clie
             f"from {type(client).__module__!r}: for httpx clients use "
             "ops_session.httpx.send_session."
         )
-    others: list[Any] = [
-        existing
-        for existing in client.event_hooks["request"]
-        if not isinstance(existing, _HostsHook)
-    ]
-    client.event_hooks = {**client.event_hooks, "request": [*others, hook]}
+    register_hook(client, hook)
     return client

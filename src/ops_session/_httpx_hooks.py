@@ -1,0 +1,105 @@
+"""The event hooks that `ops_session.httpx` and `ops_session.httpx2` register: one for both.
+
+httpx2 is a fork of httpx with the same request and client API, so the hooks are typed against
+that shape (`RequestLike`, `ClientLike`) and import neither library: each public module imports
+only its own. Stdlib only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Protocol
+
+from ._outgoing import client_rule, update_session_header
+
+__all__ = [
+    "AsyncSessionHeaderHook",
+    "ClientLike",
+    "HostsHook",
+    "RequestLike",
+    "SessionHeaderHook",
+    "register_hook",
+]
+
+# Redirected requests get a copy of the first request's extensions (httpx `_client.py`
+# `_build_redirect_request`), so the id we wrote travels with every hop of one request.
+_SENT = "ops_session.sent_session_id"
+
+
+class _URLLike(Protocol):
+    @property
+    def raw_host(self) -> bytes: ...
+
+
+class RequestLike(Protocol):
+    """What the hooks use of an `httpx.Request` or an `httpx2.Request`."""
+
+    @property
+    def headers(self) -> MutableMapping[str, str]: ...
+
+    @property
+    def url(self) -> _URLLike: ...
+
+    @property
+    def extensions(self) -> MutableMapping[str, Any]: ...
+
+
+class ClientLike(Protocol):
+    """What `register_hook` uses of an httpx or httpx2 client."""
+
+    @property
+    def event_hooks(self) -> dict[str, list[Any]]: ...
+
+    @event_hooks.setter
+    def event_hooks(self, event_hooks: dict[str, list[Any]]) -> None: ...
+
+
+class HostsHook:
+    """A request hook's host rule: its own `hosts`, or `None` for the process-wide one."""
+
+    def __init__(self, *, hosts: Iterable[str] | None = None) -> None:
+        self.hosts = client_rule(hosts)
+
+    def _apply(self, request: RequestLike) -> None:
+        request.extensions[_SENT] = update_session_header(
+            request.headers,
+            request.url.raw_host.decode("ascii"),
+            self.hosts,
+            request.extensions.get(_SENT),
+        )
+
+
+class SessionHeaderHook(HostsHook):
+    """A `request` event hook for `httpx.Client` and `httpx2.Client` that adds the session header.
+
+    httpx runs request hooks for every hop, redirects included: a hop to a host that `hosts`
+    does not allow gets no session header, and loses the one this hook added to an earlier hop.
+    A session header you set yourself is sent as you set it. Outside a session nothing changes.
+
+    Args:
+        hosts: Host patterns (see `ops_session.OutgoingHosts`); `None` follows the process-wide
+            rule (`ops_session.set_outgoing_hosts`, default every host).
+
+    Example:
+        client = httpx.Client(event_hooks={"request": [SessionHeaderHook(hosts=["*.internal"])]})
+    """
+
+    def __call__(self, request: RequestLike) -> None:
+        self._apply(request)
+
+
+class AsyncSessionHeaderHook(HostsHook):
+    """The same event hook for `httpx.AsyncClient` and `httpx2.AsyncClient`, which await it."""
+
+    async def __call__(self, request: RequestLike) -> None:
+        self._apply(request)
+
+
+def register_hook(client: ClientLike, hook: HostsHook) -> None:
+    """Put `hook` among the client's request hooks, in place of one registered before."""
+    others = [
+        existing
+        for existing in client.event_hooks["request"]
+        if not isinstance(existing, HostsHook)
+    ]
+    client.event_hooks = {**client.event_hooks, "request": [*others, hook]}
