@@ -9,8 +9,8 @@ Each `/hop` route calls the Flask example's `/session` with a different client, 
 spans both services. The first three send the header through ops-session's one-line client hooks;
 `/hop/propagator` has no hook and relies on `OTEL_PROPAGATORS` naming `ops_session`.
 `/hop/django` calls the Flask example's `/hop`, which calls the Django example.
-`/task` publishes a Celery task of `examples/worker` (Redis at `CELERY_BROKER_URL`), which runs
-in the request's session.
+`/task` publishes the `summarize` task that `examples/worker` runs (Redis at `CELERY_BROKER_URL`),
+by name, so this example needs no code of the worker's; the task runs in the request's session.
 
 `/chat` serves a chat page that keeps the session the first response gave it, sends it on every
 `fetch` to `/chat/turn`, and opens `/chat/ws?session_id=...` (browsers cannot set headers on a
@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import requests
+from celery import Celery
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
@@ -51,9 +52,8 @@ from opentelemetry.sdk.trace.export import (
 import ops_session.httpx
 import ops_session.requests
 from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session
+from ops_session.celery import propagate_sessions
 from ops_session.otel import SessionSpanProcessor
-
-from ..worker import tasks
 
 FLASK_APP_URL = os.environ.get("FLASK_APP_URL", "http://127.0.0.1:5001")
 ATTRIBUTES = {"app": "chat-demo"}
@@ -108,6 +108,11 @@ def _logging_config(service: str) -> dict[str, Any]:
 
 
 setup_telemetry("fastapi_app")
+celery_app = Celery(
+    "fastapi_app", broker=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+)
+# Before OpenTelemetry's Celery instrumentation, so the publishing span is inside the session.
+propagate_sessions(celery_app)
 HTTPXClientInstrumentor().instrument()
 RequestsInstrumentor().instrument()
 CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
@@ -212,7 +217,9 @@ async def hop_django(request: Request) -> dict[str, Any]:
 def publish_task(request: Request) -> dict[str, Any]:
     """Publish the worker example's `summarize` task; the worker runs it in this session."""
     log.info("publishing a summarize task")
-    sent = tasks.summarize.apply_async(("a long conversation",), ignore_result=True)
+    sent = celery_app.send_task(
+        "examples.worker.tasks.summarize", ("a long conversation",), ignore_result=True
+    )
     return {"fastapi_app": seen_here(request), "task_id": sent.id}
 
 
