@@ -112,10 +112,15 @@ class SessionContext:
         The middlewares make one per request after doing that work themselves; going through
         `__init__` would repeat it. `tests/test_core.py` pins the fields this sets.
         """
+        # The slots' own setters: a third of the cost of object.__setattr__ on a frozen class.
         context = object.__new__(cls)
-        object.__setattr__(context, "id", id)
-        object.__setattr__(context, "attributes", attributes)
+        _set_id(context, id)
+        _set_attributes(context, attributes)
         return context
+
+
+_set_id = SessionContext.__dict__["id"].__set__
+_set_attributes = SessionContext.__dict__["attributes"].__set__
 
 
 class _SessionScope(AbstractContextManager[SessionContext]):
