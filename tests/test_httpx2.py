@@ -3,7 +3,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import httpx
 import httpx2
@@ -18,16 +18,10 @@ from ops_session.httpx2 import (
     send_session,
 )
 
-from .support.echo_server import NO_HEADER, echo_server
+from .support.echo_server import NO_HEADER
 from .support.outgoing import ALLOWED, SESSION_ID, allow_list_cases, name_cases
 
 SetHosts = Callable[[Iterable[str] | None], None]
-
-
-@pytest.fixture(scope="module")
-def echo_url() -> Iterator[str]:
-    with echo_server() as url:
-        yield url
 
 
 def test_sync_client_sends_the_session_to_every_host_by_default(echo_url: str) -> None:

@@ -95,8 +95,32 @@ class AsyncSessionHeaderHook(HostsHook):
         self._apply(request)
 
 
-def register_hook(client: ClientLike, hook: HostsHook) -> None:
-    """Put `hook` among the client's request hooks, in place of one registered before."""
+def register_hook(
+    client: ClientLike,
+    hosts: Iterable[str] | None,
+    *,
+    sync_class: type[Any],
+    async_class: type[Any],
+    library: str,
+    twin: str,
+) -> None:
+    """Put the hook that fits `client` among its request hooks, in place of one put there before.
+
+    Raises:
+        TypeError: `client` is neither `sync_class` nor `async_class`; the message names the
+            `twin` module, which serves the other library.
+    """
+    hook: HostsHook
+    if isinstance(client, async_class):
+        hook = AsyncSessionHeaderHook(hosts=hosts)
+    elif isinstance(client, sync_class):
+        hook = SessionHeaderHook(hosts=hosts)
+    else:
+        raise TypeError(
+            f"Expected an {library}.Client or {library}.AsyncClient, got "
+            f"{type(client).__qualname__} from {type(client).__module__!r}: for {twin} clients "
+            f"use ops_session.{twin}.send_session."
+        )
     others = [
         existing
         for existing in client.event_hooks["request"]

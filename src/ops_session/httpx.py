@@ -13,7 +13,7 @@ try:
 except ImportError as error:
     raise ImportError("ops_session.httpx needs httpx: install 'ops-session[httpx]'.") from error
 
-from ._httpx_hooks import AsyncSessionHeaderHook, HostsHook, SessionHeaderHook, register_hook
+from ._httpx_hooks import AsyncSessionHeaderHook, SessionHeaderHook, register_hook
 
 __all__ = [
     "AsyncSessionHeaderHook",
@@ -52,16 +52,12 @@ def send_session(client: ClientT, *, hosts: Iterable[str] | None = None) -> Clie
     Example:
         client = send_session(httpx.AsyncClient(), hosts=["*.internal"])
     """
-    hook: HostsHook
-    if isinstance(client, httpx.AsyncClient):
-        hook = AsyncSessionHeaderHook(hosts=hosts)
-    elif isinstance(client, httpx.Client):
-        hook = SessionHeaderHook(hosts=hosts)
-    else:
-        raise TypeError(
-            f"Expected an httpx.Client or httpx.AsyncClient, got {type(client).__qualname__} "
-            f"from {type(client).__module__!r}: for httpx2 clients use "
-            "ops_session.httpx2.send_session."
-        )
-    register_hook(client, hook)
+    register_hook(
+        client,
+        hosts,
+        sync_class=httpx.Client,
+        async_class=httpx.AsyncClient,
+        library="httpx",
+        twin="httpx2",
+    )
     return client

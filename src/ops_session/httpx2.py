@@ -14,7 +14,7 @@ try:
 except ImportError as error:
     raise ImportError("ops_session.httpx2 needs httpx2: install 'ops-session[httpx2]'.") from error
 
-from ._httpx_hooks import AsyncSessionHeaderHook, HostsHook, SessionHeaderHook, register_hook
+from ._httpx_hooks import AsyncSessionHeaderHook, SessionHeaderHook, register_hook
 
 __all__ = [
     "AsyncSessionHeaderHook",
@@ -53,16 +53,12 @@ def send_session(client: ClientT, *, hosts: Iterable[str] | None = None) -> Clie
     Example:
         client = send_session(httpx2.AsyncClient(), hosts=["*.internal"])
     """
-    hook: HostsHook
-    if isinstance(client, httpx2.AsyncClient):
-        hook = AsyncSessionHeaderHook(hosts=hosts)
-    elif isinstance(client, httpx2.Client):
-        hook = SessionHeaderHook(hosts=hosts)
-    else:
-        raise TypeError(
-            f"Expected an httpx2.Client or httpx2.AsyncClient, got {type(client).__qualname__} "
-            f"from {type(client).__module__!r}: for httpx clients use "
-            "ops_session.httpx.send_session."
-        )
-    register_hook(client, hook)
+    register_hook(
+        client,
+        hosts,
+        sync_class=httpx2.Client,
+        async_class=httpx2.AsyncClient,
+        library="httpx2",
+        twin="httpx",
+    )
     return client
