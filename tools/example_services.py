@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .files import complete_lines
 from .loopback import HOST, free_port, gunicorn_command, running, uvicorn_command
 from .queue_workers import celery_command, worker
 
@@ -126,7 +127,7 @@ def _telemetry_env(
 
 
 def _lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return complete_lines(path)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import Job
+from tools.files import complete_lines
 from tools.queue_workers import arq_command, run_to_completion
 
 from ops_session import session
@@ -47,7 +48,7 @@ def work(redis_db: str, tmp_path: Path) -> list[str]:
     log_file = tmp_path / "arq.log"
     env = {"LOG_FILE": str(log_file), "REDIS_URL": redis_db}
     run_to_completion(arq_command(SETTINGS), tmp_path / "arq.out", env=env)
-    return log_file.read_text(encoding="utf-8").splitlines() if log_file.exists() else []
+    return complete_lines(log_file)
 
 
 def results(redis_db: str, jobs: list[Job] | list[str]) -> list[Any]:

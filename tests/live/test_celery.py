@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from celery import chain, chord, group
 from celery.result import AsyncResult
+from tools.files import complete_lines
 from tools.queue_workers import celery_command, worker
 
 from ops_session import SESSION_HEADER_NAME, session
@@ -47,11 +48,10 @@ class Worker:
     output: Path
 
     def log_lines(self) -> list[str]:
-        return self.log_file.read_text(encoding="utf-8").splitlines()
+        return complete_lines(self.log_file)
 
     def spans(self) -> list[dict[str, Any]]:
-        lines = self.spans_file.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines]
+        return [json.loads(line) for line in complete_lines(self.spans_file)]
 
 
 @pytest.fixture(autouse=True)

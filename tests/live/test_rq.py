@@ -16,6 +16,7 @@ import pytest
 import redis
 from rq import Queue
 from rq.job import Job
+from tools.files import complete_lines
 from tools.queue_workers import rq_command, run_to_completion
 
 from ops_session import session
@@ -49,7 +50,7 @@ def work(queue: Queue, redis_db: str, tmp_path: Path, kind: str, job_class: str 
     if job_class:
         command[command.index("ops_session.rq.SessionJob")] = job_class
     run_to_completion(command, tmp_path / f"{kind}.out", env={"LOG_FILE": str(log_file)})
-    return log_file.read_text(encoding="utf-8").splitlines() if log_file.exists() else []
+    return complete_lines(log_file)
 
 
 def returned(job: Job, connection: redis.Redis) -> Any:

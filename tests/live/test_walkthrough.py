@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tools.files import complete_lines
 from tools.loopback import HOST, free_port, running
 
 from ops_session import SESSION_HEADER_NAME, is_valid_session_id
@@ -83,7 +84,7 @@ def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walkthroug
 
 
 def spans(output: Path) -> list[dict[str, Any]]:
-    lines = output.read_text(encoding="utf-8").splitlines()
+    lines = complete_lines(output)
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tools.files import complete_lines
 from tools.loopback import HOST, ROOT, free_port, running
 
 from ops_session import SESSION_HEADER_NAME, is_valid_session_id
@@ -66,7 +67,7 @@ class Service:
     def spans(self) -> list[dict[str, Any]]:
         """The console exporter's spans: indented JSON objects, one after another."""
         spans, block = [], []
-        for line in self.output.read_text(encoding="utf-8").splitlines():
+        for line in complete_lines(self.output):
             if line == "{":
                 block = [line]
             elif block:
