@@ -18,6 +18,7 @@ session, and the only log line is the fixed one that names the value's length, n
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import re
@@ -32,6 +33,7 @@ from hypothesis import strategies as st
 
 from ops_session import (
     SESSION_HEADER_NAME,
+    SessionContext,
     SessionMiddleware,
     WSGISessionMiddleware,
     current_session,
@@ -280,3 +282,19 @@ def test_wsgi_reject_mode_any_header_bytes(raw: bytes) -> None:
 def test_a_validator_that_refuses_the_default_generator_stops_startup(build: Any) -> None:
     with pytest.raises(RuntimeError, match="validator rejects"):
         build(ok_asgi_app, validator=lambda value: value.startswith("chat-"))
+
+
+@pytest.mark.parametrize("attributes", [None, {"user": "ada"}], ids=["plain", "attributes"])
+def test_the_policy_builds_each_session_with_every_field(attributes: dict[str, Any] | None) -> None:
+    """The policy builds a request's `SessionContext` slot by slot: it must know every field."""
+    assert [field.name for field in dataclasses.fields(SessionContext)] == ["id", "attributes"]
+    policy = SessionMiddleware(ok_asgi_app, attributes=attributes).policy
+    assert policy.session_for("fast-1", {}) == (
+        SessionContext(id="fast-1", attributes=attributes),
+        False,
+    )
+    decision = policy.session_for(None, {})
+    assert decision is not None
+    built, generated = decision
+    assert generated
+    assert dataclasses.asdict(built) == {"id": built.id, "attributes": attributes}

@@ -176,7 +176,8 @@ class SessionMiddleware:
                 # When the app chose its own value, it stands.
                 if _find_header_in_any_case(headers, header_key) is None:
                     # A new message: the app may send the same dict again for another request.
-                    return send({**message, "headers": [*headers, response_header]})
+                    message = dict(message)
+                    message["headers"] = [*headers, response_header]
             return send(message)
 
         token = activate(context)

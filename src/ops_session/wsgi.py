@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._core import (
     SESSION_HEADER_NAME,
@@ -211,6 +211,10 @@ class _EnvironReader:
 _ENVIRON_READER = _EnvironReader()
 
 
+_END: Any = object()
+"""What `next` returns at the end of a body: no chunk is this object."""
+
+
 class _SessionBody:
     """The app's response body, iterated and closed inside the request's Context."""
 
@@ -223,14 +227,16 @@ class _SessionBody:
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
-        return self
+        return self._chunks()
 
-    def __next__(self) -> bytes:
+    def _chunks(self) -> Iterator[bytes]:
+        # A generator rather than __next__: no new frame per chunk, and the end of the body
+        # raises no StopIteration through a handler of ours.
+        run, iterator = self._context.run, self._iterator
         try:
-            return self._context.run(next, self._iterator)
-        except StopIteration:
-            raise
-        except BaseException:
+            while (chunk := run(next, iterator, _END)) is not _END:
+                yield chunk
+        except Exception:
             # PEP 3333 leaves close() to the server; make sure of it when iteration fails.
             self.close()
             raise
