@@ -60,9 +60,9 @@ def starlette(*middleware: Middleware) -> Starlette:
     return Starlette(routes=[Route("/", endpoint)], middleware=list(middleware))
 
 
-def starlette_setting_the_header() -> Starlette:
+def starlette_setting_the_header(*middleware: Middleware) -> Starlette:
     """The bare app, but answering with the session header itself: what writing it costs."""
-    return Starlette(routes=[Route("/", endpoint_with_session_header)])
+    return Starlette(routes=[Route("/", endpoint_with_session_header)], middleware=list(middleware))
 
 
 async def open_session(request: Request, call_next: Any) -> Response:
@@ -109,6 +109,12 @@ class PassThroughMiddleware:
             _floor_request.reset(token)
 
 
+def floor() -> Starlette:
+    """The floor under any session middleware, whole: the pass-through over the app writing the
+    session header, so that it also pays for the server writing one more response header."""
+    return starlette_setting_the_header(Middleware(PassThroughMiddleware))
+
+
 def session_header(value: str = VALID_ID) -> list[tuple[bytes, bytes]]:
     return [(SESSION_HEADER_NAME.lower().encode(), value.encode())]
 
@@ -127,7 +133,11 @@ def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
             ),
             session_header(),
         ),
-        "pass-through middleware (the floor)": (
+        "ops-session, valid id, after a span processor was added and removed": (
+            tracing.after_a_listener(starlette(Middleware(SessionMiddleware))),
+            session_header(),
+        ),
+        "pass-through middleware": (
             starlette(Middleware(PassThroughMiddleware)),
             session_header(),
         ),

@@ -7,7 +7,8 @@ configured them before) and builds one `WSGIHandler` per configuration, each loa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import django
@@ -17,12 +18,21 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.test import override_settings
 from django.urls import path
 
+from ops_session import SESSION_HEADER_NAME
+
 from .asgi_apps import VALID_ID
 from .wsgi_apps import STREAMED_CHUNKS, WSGIApp, environ
 
 
 def index(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
+
+
+def index_with_session_header(request: HttpRequest) -> HttpResponse:
+    """The view, but answering with the session header itself: what writing it costs."""
+    response = HttpResponse("ok")
+    response[SESSION_HEADER_NAME] = VALID_ID
+    return response
 
 
 def stream(request: HttpRequest) -> StreamingHttpResponse:
@@ -33,7 +43,13 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(chunks(), content_type="text/plain")
 
 
-urlpatterns = [path("", index), path("stream", stream)]
+# The view writing the header comes first, so that it is not the one paying for a failed match.
+HEADER_PATH = "/with-header"
+urlpatterns = [
+    path(HEADER_PATH.lstrip("/"), index_with_session_header),
+    path("", index),
+    path("stream", stream),
+]
 
 if not settings.configured:
     settings.configure(
@@ -50,8 +66,30 @@ if not settings.configured:
     )
     django.setup()
 
+_floor_request: ContextVar[object] = ContextVar("benchmarks.django_floor_request")
+
+
+class PassThroughMiddleware:
+    """The least a Django session middleware does: make a value current around the view.
+
+    It sets a ContextVar before `get_response` and resets it after, reading no header and adding
+    none: over the view that writes the session header, the floor under any such middleware.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = _floor_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _floor_request.reset(token)
+
+
 OPS_SESSION = "ops_session.django.SessionMiddleware"
 DJANGO_GUID = "django_guid.middleware.guid_middleware"
+PASS_THROUGH = f"{__name__}.PassThroughMiddleware"
 
 
 def handler(*middleware: str) -> WSGIHandler:
@@ -62,6 +100,7 @@ def handler(*middleware: str) -> WSGIHandler:
 bare_django = handler()
 ops_session_django = handler(OPS_SESSION)
 django_guid_django = handler(DJANGO_GUID)
+pass_through_django = handler(PASS_THROUGH)
 
 
 def configurations() -> dict[str, tuple[WSGIApp, dict[str, Any]]]:

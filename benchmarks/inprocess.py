@@ -1,13 +1,29 @@
-"""Call ASGI, WSGI and Django apps directly, as a server would, and time the calls."""
+"""Call ASGI, WSGI and Django apps directly, as a server would, and time the calls.
+
+Every integration module of ops-session is imported here, unconfigured, as in an app that
+installed them all, so that the in-process rows show what the middlewares cost beside unused
+integrations.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import asgi_apps, tracing, wsgi_apps
 from .timing import Sampler, per_call_microseconds
+
+INTEGRATIONS = tuple(
+    f"ops_session.{name}"
+    for name in (
+        "aiohttp", "arq", "celery", "django", "httpx", "httpx2", "instrumentation", "logging",
+        "otel", "requests", "rq",
+    )
+)  # fmt: skip
+for _integration in INTEGRATIONS:
+    importlib.import_module(_integration)
 
 
 def asgi_loop(

@@ -1,4 +1,4 @@
-"""Real servers on 127.0.0.1 under wrk: throughput with the middleware, over the bare app's.
+"""Real servers on 127.0.0.1 under wrk: each configuration's throughput beside another's.
 
 The servers run on CPU 0 and wrk on CPU 1. Every server is started here and stopped by process
 id at the end; all traffic goes to 127.0.0.1.
@@ -6,78 +6,137 @@ id at the end; all traffic goes to 127.0.0.1.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import statistics
 import sys
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from subprocess import PIPE, STDOUT, Popen
 
-from tools.loopback import free_port, running
+from tools.loopback import HOST, ROOT, free_port, started
 
+import ops_session
 from ops_session import SESSION_HEADER_NAME
 
 from .asgi_apps import VALID_ID
+from .django_apps import HEADER_PATH
 from .timing import Result, Sampler, interleave
+
+ServerCommand = Callable[[str, int], list[str]]
+"""The arguments after `python -m` that serve an app ("module:attribute") on a port."""
+
+
+def uvicorn(http: str, loop: str) -> ServerCommand:
+    def command(app: str, port: int) -> list[str]:
+        return [
+            "uvicorn", app, "--host", HOST, "--port", str(port), "--workers", "1",
+            "--http", http, "--loop", loop, "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
+
+    return command
+
+
+def granian(interface: str, *options: str) -> ServerCommand:
+    def command(app: str, port: int) -> list[str]:
+        return [
+            "granian", "--interface", interface, *options, "--host", HOST, "--port", str(port),
+            "--workers", "1", "--runtime-threads", "1",
+            "--log-level", "warning", "--no-access-log", app,
+        ]  # fmt: skip
+
+    return command
+
+
+def gunicorn_sync(app: str, port: int) -> list[str]:
+    return [
+        "gunicorn", app, "--bind", f"{HOST}:{port}", "--workers", "1",
+        "--worker-class", "sync", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+SERVER_KINDS: dict[str, ServerCommand] = {
+    "uvicorn-h11": uvicorn("h11", "asyncio"),
+    "uvicorn-httptools": uvicorn("httptools", "uvloop"),
+    "granian-asgi": granian("asgi", "--loop", "uvloop"),
+    "granian-wsgi": granian("wsgi"),
+    "gunicorn-sync": gunicorn_sync,
+}
 
 
 @dataclass(frozen=True)
 class LoadTarget:
+    """One configuration: the app a server serves, and the request wrk sends it."""
+
     name: str
-    server: str  # "uvicorn" or "gunicorn"
     app: str  # attribute of benchmarks.server_apps, or "module:attribute"
     headers: tuple[str, ...] = ()
+    path: str = "/"
+    beside: str | None = None  # the configuration loaded at the same time; None: the bare app
+
+
+@dataclass(frozen=True)
+class Server:
+    """A server of the load benchmark: how it starts, what it serves, how hard wrk loads it."""
+
+    title: str
+    kind: str  # a key of SERVER_KINDS
+    targets: tuple[LoadTarget, ...]  # the bare app first
+    connections: int
 
 
 SESSION = f"{SESSION_HEADER_NAME}: {VALID_ID}"
-ASGI_TARGETS = [
-    LoadTarget("bare Starlette", "uvicorn", "bare_starlette"),
+REQUEST_ID = f"X-Request-ID: {VALID_ID}"
+FLOOR = "the floor: pass-through middleware + the app writing the header"
+OURS = "ops-session, valid id"
+GENERATED = "ops-session, generated id"
+ASGI_TARGETS = (
+    LoadTarget("bare Starlette", "bare_starlette"),
     LoadTarget(
         "bare Starlette, answering with the session header itself",
-        "uvicorn",
         "bare_starlette_setting_the_header",
         (SESSION,),
     ),
-    LoadTarget("ops-session, valid id", "uvicorn", "ops_session_starlette", (SESSION,)),
-    LoadTarget("ops-session, generated id", "uvicorn", "ops_session_starlette"),
-    LoadTarget(
-        "pass-through middleware (the floor)", "uvicorn", "pass_through_starlette", (SESSION,)
-    ),
-    LoadTarget(
-        "asgi-correlation-id",
-        "uvicorn",
-        "asgi_correlation_id_starlette",
-        (f"X-Request-ID: {VALID_ID}",),
-    ),
-]
-WSGI_TARGETS = [
-    LoadTarget("bare Flask", "gunicorn", "bare_flask"),
+    LoadTarget("pass-through middleware", "pass_through_starlette", (SESSION,)),
+    LoadTarget(FLOOR, "floor_starlette", (SESSION,)),
+    LoadTarget(OURS, "ops_session_starlette", (SESSION,), beside=FLOOR),
+    LoadTarget(GENERATED, "ops_session_starlette", beside=FLOOR),
+    LoadTarget("asgi-correlation-id", "asgi_correlation_id_starlette", (REQUEST_ID,)),
+)
+WSGI_TARGETS = (
+    LoadTarget("bare Flask", "bare_flask"),
     LoadTarget(
         "bare Flask, answering with the session header itself",
-        "gunicorn",
         "bare_flask_setting_the_header",
         (SESSION,),
     ),
-    LoadTarget("ops-session, valid id", "gunicorn", "ops_session_flask", (SESSION,)),
-    LoadTarget("ops-session, generated id", "gunicorn", "ops_session_flask"),
-    LoadTarget("werkzeug ProxyFix", "gunicorn", "proxy_fix_flask", (SESSION,)),
-]
-# Django's settings are global to a process: its apps live in a module of their own.
-DJANGO_TARGETS = [
-    LoadTarget("bare Django", "gunicorn", "benchmarks.django_apps:bare_django"),
+    LoadTarget("pass-through middleware", "pass_through_flask", (SESSION,)),
+    LoadTarget(FLOOR, "floor_flask", (SESSION,)),
+    LoadTarget(OURS, "ops_session_flask", (SESSION,), beside=FLOOR),
+    LoadTarget(GENERATED, "ops_session_flask", beside=FLOOR),
+    LoadTarget("werkzeug ProxyFix", "proxy_fix_flask", (SESSION,)),
+)
+# Django's settings are global to a process: its apps live in a module of their own, and the
+# view that writes the header has a path of its own.
+_DJANGO = "benchmarks.django_apps"
+DJANGO_TARGETS = (
+    LoadTarget("bare Django", f"{_DJANGO}:bare_django"),
     LoadTarget(
-        "ops-session, valid id", "gunicorn", "benchmarks.django_apps:ops_session_django", (SESSION,)
+        "bare Django, answering with the session header itself",
+        f"{_DJANGO}:bare_django",
+        (SESSION,),
+        HEADER_PATH,
     ),
-    LoadTarget(
-        "ops-session, generated id", "gunicorn", "benchmarks.django_apps:ops_session_django"
-    ),
-    LoadTarget(
-        "django-guid",
-        "gunicorn",
-        "benchmarks.django_apps:django_guid_django",
-        (f"X-Request-ID: {VALID_ID}",),
-    ),
-]
+    LoadTarget(FLOOR, f"{_DJANGO}:pass_through_django", (SESSION,), HEADER_PATH),
+    LoadTarget(OURS, f"{_DJANGO}:ops_session_django", (SESSION,), beside=FLOOR),
+    LoadTarget(GENERATED, f"{_DJANGO}:ops_session_django", beside=FLOOR),
+    LoadTarget("django-guid", f"{_DJANGO}:django_guid_django", (REQUEST_ID,)),
+)
+WARM_UP_SECONDS = 1.0  # wrk takes whole seconds
 _REQUESTS_PER_SECOND = re.compile(r"Requests/sec:\s+([0-9.]+)")
 
 
@@ -85,21 +144,48 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def server_command(target: LoadTarget, port: int) -> list[str]:
+def server_command(kind: str, target: LoadTarget, port: int) -> list[str]:
     app = target.app if ":" in target.app else f"benchmarks.server_apps:{target.app}"
-    bind = ["--host", "127.0.0.1", "--port", str(port)]
-    if target.server == "uvicorn":
-        server = ["uvicorn", app, *bind, "--workers", "1", "--http", "h11", "--loop", "asyncio"]
-        server += ["--log-level", "warning", "--no-access-log"]
-    else:
-        server = ["gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-        server += ["--worker-class", "sync", "--log-level", "warning"]
-    return ["taskset", "--cpu-list", "0", sys.executable, "-m", *server]
+    return ["taskset", "--cpu-list", "0", sys.executable, "-m", *SERVER_KINDS[kind](app, port)]
+
+
+@contextmanager
+def serving(kind: str, target: LoadTarget, port: int) -> Iterator[Popen[bytes]]:
+    """Run the server of `kind` with the target's app until the block exits.
+
+    The server imports the ops_session this process imported, wherever that is (a checkout's
+    `src` may come before an installed copy), so that the load runs measure the same code. It
+    is stopped by process id, and so are its worker processes: granian, stopped while its
+    worker is still starting, is killed after a wait and leaves that worker behind.
+    """
+    source = Path(ops_session.__file__).resolve().parent.parent
+    path = os.pathsep.join(dict.fromkeys([str(ROOT), str(source)]))
+    with started(server_command(kind, target, port), port, env={"PYTHONPATH": path}) as server:
+        try:
+            yield server
+        finally:
+            workers = {pid: _command_line(pid) for pid in _children(server.pid)}
+    for pid, command_line in workers.items():
+        if _command_line(pid) == command_line:  # still that worker, not a new process
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
+
+
+def _command_line(pid: int) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
 
 
 def start_wrk(url: str, headers: tuple[str, ...], seconds: float, connections: int) -> Popen[str]:
     """Start wrk, pinned to CPU 1, against `url` (which must be loopback)."""
-    assert url.startswith("http://127.0.0.1:"), url
+    assert url.startswith(f"http://{HOST}:"), url
     command = ["taskset", "--cpu-list", "1", "wrk", "--threads", "1"]
     command += ["--connections", str(connections), "--duration", f"{seconds:g}s"]
     for header in headers:
@@ -120,59 +206,125 @@ def requests_per_second(wrk: Popen[str], seconds: float) -> float:
 @dataclass(frozen=True)
 class LoadResult:
     name: str
-    ratio: Result  # requests/s over the bare app's, per run
-    rate: Result  # requests/s, while sharing CPU 0 with the bare app
-    bare_rate: Result  # the bare app's requests/s in the same runs
+    beside: str  # the configuration it was loaded beside: the bare app, or the floor
+    ratio: Result  # requests/s over that configuration's, one sample per round
+    rate: Result  # requests/s, while sharing CPU 0 with that configuration
+    beside_rate: Result  # that configuration's requests/s in the same runs
 
 
 def measure_load(
-    targets: list[LoadTarget], *, rounds: int, seconds: float, connections: int
+    server: Server, *, rounds: int, seconds: float, generations: int = 1
 ) -> list[LoadResult]:
-    """Throughput of each target as a ratio to the bare app (`targets[0]`), loaded side by side.
+    """Throughput of each target as a ratio to the configuration it is loaded beside.
 
-    Each run loads the target and the bare app at once, for `seconds`, with both servers on
+    Each run loads the target and its partner at once, for `seconds`, with both servers on
     CPU 0: the scheduler gives each half of that core, so the ratio of their rates is the ratio
-    of their costs per request, and the drift of a noisy machine hits both alike. The first row
-    runs the bare app against a second copy of itself, which shows how exact the ratio is.
+    of their costs per request, and the drift of a noisy machine hits both alike. The partner
+    is the bare app (`server.targets[0]`), or the configuration the target names: the rows a
+    goal compares with the floor are loaded beside the floor itself, since a ratio measured in
+    one run is more exact than one derived from two runs (each run's error counts once, not
+    twice). The first row runs the bare app against a second copy of itself, which shows how
+    exact one ratio is.
+
+    Every row has two server processes of its own, its app's and its partner's, started one
+    after the other and loaded only together, so that both have the same history when compared.
+    One bare app shared by every row would be loaded in every run, and such a process measured
+    about 2 % slower than copies of it loaded once a round (uvicorn, 48 runs).
+
+    Two processes of the same app may also differ by a percent or so for their whole life (where
+    their memory landed, their hash seeds: one control pair measured 0.983 over 8 runs, where
+    three other pairs of copies measured 1.000 to 1.004), which more runs of the same processes
+    do not average out. So the rounds are split among `generations` of fresh processes, each
+    warmed up by a short run whose figures are dropped.
     """
-    bare, *others = targets
-    control = LoadTarget(f"{bare.name} (a second copy: the control)", bare.server, bare.app)
-    compared = [control, *others]
-    rates: dict[str, tuple[list[float], list[float]]] = {t.name: ([], []) for t in compared}
-    with ExitStack() as stack:
-        urls = {}
-        for target in [bare, *compared]:
-            port = free_port()
-            urls[target.name] = stack.enter_context(running(server_command(target, port), port))
-
-        def side_by_side(target: LoadTarget) -> Sampler:
-            runs = 0
-
-            def sample() -> float:
-                nonlocal runs
-                runs += 1
-                # Both get the same request, so that only the app's work differs; which of the
-                # two starts first alternates, so that starting first is no advantage.
-                names = [bare.name, target.name][:: 1 if runs % 2 else -1]
-                wrks = {
-                    name: start_wrk(urls[name], target.headers, seconds, connections)
-                    for name in names
-                }
-                bare_rate = requests_per_second(wrks[bare.name], seconds)
-                rate = requests_per_second(wrks[target.name], seconds)
-                rates[target.name][0].append(rate)
-                rates[target.name][1].append(bare_rate)
-                return rate / bare_rate
-
-            return sample
-
-        ratios = interleave({t.name: side_by_side(t) for t in compared}, rounds=rounds)
+    bare, *others = server.targets
+    control = LoadTarget(f"{bare.name} (a second copy: the control)", bare.app)
+    partners = {target.name: target for target in server.targets}
+    pairs = [(target, partners[target.beside or bare.name]) for target in [control, *others]]
+    ratios: dict[str, list[float]] = {target.name: [] for target, _ in pairs}
+    rates: dict[str, list[tuple[float, float]]] = {target.name: [] for target, _ in pairs}
+    for generation in range(generations):
+        share = rounds // generations + (generation < rounds % generations)
+        with ExitStack() as stack:
+            samplers, runs = {}, {}
+            for target, partner in pairs:
+                urls = [_url(stack, server.kind, partner), _url(stack, server.kind, target)]
+                samplers[target.name], runs[target.name] = _side_by_side(
+                    server, target, *urls, seconds=seconds
+                )
+            for result in interleave(samplers, rounds=share, seed=generation + 1):
+                ratios[result.name] += result.samples
+                rates[result.name] += runs[result.name][1:]  # without the warm-up run
     return [
         LoadResult(
-            ratio.name,
-            ratio,
-            Result(ratio.name, rates[ratio.name][0][1:]),  # without the warm-up sample
-            Result(bare.name, rates[ratio.name][1][1:]),
+            target.name,
+            partner.name,
+            Result(target.name, ratios[target.name]),
+            Result(target.name, [rate for rate, _ in rates[target.name]]),
+            Result(partner.name, [partner_rate for _, partner_rate in rates[target.name]]),
         )
-        for ratio in ratios
+        for target, partner in pairs
     ]
+
+
+def _url(stack: ExitStack, kind: str, target: LoadTarget) -> str:
+    port = free_port()
+    stack.enter_context(serving(kind, target, port))
+    return f"http://{HOST}:{port}{target.path}"
+
+
+def _side_by_side(
+    server: Server, target: LoadTarget, partner_url: str, target_url: str, *, seconds: float
+) -> tuple[Sampler, list[tuple[float, float]]]:
+    """A sampler of the target's rate over its partner's, and the list of both rates it fills.
+
+    Its first run is `interleave`'s warm-up, whose figures are dropped: that one is short.
+    """
+    runs: list[tuple[float, float]] = []
+
+    def sample() -> float:
+        length = seconds if runs else WARM_UP_SECONDS
+        # Both get the same request, so that only the app's work differs; which of the two
+        # starts first alternates, so that starting first is no advantage.
+        in_order = [partner_url, target_url][:: -1 if len(runs) % 2 else 1]
+        wrks = {url: start_wrk(url, target.headers, length, server.connections) for url in in_order}
+        partner_rate = requests_per_second(wrks[partner_url], length)
+        rate = requests_per_second(wrks[target_url], length)
+        runs.append((rate, partner_rate))
+        return rate / partner_rate
+
+    return sample, runs
+
+
+def to_bare(results: Sequence[LoadResult]) -> dict[str, list[float]]:
+    """Each configuration's throughput over the bare app's, per round (the bare app's own too).
+
+    Measured in the run itself for a row loaded beside the bare app; for a row loaded beside
+    another, its ratio times that row's ratio to the bare app in the same round.
+    """
+    by_name = {result.name: result for result in results}
+    found: dict[str, list[float]] = {}
+
+    def ratios(name: str) -> list[float]:
+        if name not in found:
+            if name in by_name:
+                result = by_name[name]
+                partner = ratios(result.beside)
+                found[name] = [r * p for r, p in zip(result.ratio.samples, partner, strict=True)]
+            else:  # the bare app, which no row measures
+                found[name] = [1.0] * len(results[0].ratio.samples)
+        return found[name]
+
+    for result in results:
+        ratios(result.name)
+    return found
+
+
+def relative(results: Sequence[LoadResult], name: str, reference: str) -> float:
+    """A configuration's throughput over the reference's: the median over rounds of the ratio
+    of their ratios to the bare app in the same round. For a row loaded beside the reference
+    this is exactly its measured ratio."""
+    per_round = to_bare(results)
+    return statistics.median(
+        ours / theirs for ours, theirs in zip(per_round[name], per_round[reference], strict=True)
+    )

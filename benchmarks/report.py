@@ -6,7 +6,7 @@ import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .load import LoadResult
+from .load import LoadResult, relative
 from .memory import Growth
 from .timing import Result, paired_median
 
@@ -66,19 +66,29 @@ def in_process_table(results: Sequence[Result], yardstick: str, bare_of: BareOf)
     return table(header, rows)
 
 
-def load_table(results: Sequence[LoadResult]) -> str:
-    rows = [
-        [
-            result.name,
-            f"{result.ratio.median:.3f}",
-            spread(result.ratio, digits=3),
-            f"{result.rate.median:,.0f}",
-            f"{result.bare_rate.median:,.0f}",
-        ]
-        for result in results
-    ]
-    header = ["configuration", "ratio to bare", "min–max", "requests/s", "bare app, requests/s"]
-    return table(header, rows)
+def load_table(results: Sequence[LoadResult], floor: str) -> str:
+    """Each row's throughput over the bare app's and over the floor's, as paired medians.
+
+    The one over the configuration a row was loaded beside is its measured ratio; the other is
+    derived within each round (see `load.relative`). min–max is the measured ratio's spread.
+    """
+    bare = results[0].beside  # the control row is loaded beside the bare app
+    rows = []
+    for result in results:
+        to_floor = "—" if result.name == floor else f"{relative(results, result.name, floor):.3f}"
+        rows.append(
+            [
+                result.name,
+                "the floor" if result.beside == floor else result.beside,
+                f"{relative(results, result.name, bare):.3f}",
+                to_floor,
+                spread(result.ratio, digits=3),
+                f"{result.rate.median:,.0f}",
+                f"{result.beside_rate.median:,.0f}",
+            ]
+        )
+    header = ["configuration", "loaded beside", "× bare", "× the floor", "min–max, measured"]
+    return table([*header, "requests/s", "beside it, requests/s"], rows)
 
 
 def core_table(results: Sequence[Result]) -> str:

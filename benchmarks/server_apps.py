@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ops_session import SESSION_HEADER_NAME
-
 from . import asgi_apps, wsgi_apps
 
 _asgi = asgi_apps.configurations()
@@ -11,13 +9,14 @@ _wsgi = wsgi_apps.configurations()
 
 bare_starlette = _asgi["bare Starlette"][0]
 bare_starlette_setting_the_header = asgi_apps.starlette_setting_the_header()
+pass_through_starlette = _asgi["pass-through middleware"][0]
+floor_starlette = asgi_apps.floor()
 ops_session_starlette = _asgi["ops-session, valid id"][0]
-pass_through_starlette = _asgi["pass-through middleware (the floor)"][0]
 asgi_correlation_id_starlette = _asgi["asgi-correlation-id"][0]
 
 bare_flask = _wsgi["bare Flask"][0]
-bare_flask_setting_the_header = wsgi_apps.flask_app(
-    {SESSION_HEADER_NAME: asgi_apps.VALID_ID}
-).wsgi_app
+bare_flask_setting_the_header = wsgi_apps.flask_setting_the_header()
+pass_through_flask = _wsgi["pass-through middleware"][0]
+floor_flask = wsgi_apps.floor()
 ops_session_flask = _wsgi["ops-session, valid id"][0]
 proxy_fix_flask = _wsgi["werkzeug ProxyFix"][0]

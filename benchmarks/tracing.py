@@ -4,7 +4,8 @@ A stamped row has a `SessionSpanProcessor` on its provider, and its request list
 stamps the server span that OpenTelemetry's middleware opened before the session began. The
 listener is registered only while that row's own requests run (`listening`), so that the other
 configurations sampled in the same process, and the servers of the load benchmark, run with none,
-as an app without OpenTelemetry does.
+as an app without OpenTelemetry does. A row marked `after_a_listener` runs each batch right after a
+`SessionSpanProcessor` registered its listener and was shut down, which removes it again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ App = TypeVar("App")
 
 # By id, holding the app too, so that no other object can take its id.
 _listeners: dict[int, tuple[object, RequestListener]] = {}
+_after_a_listener: dict[int, object] = {}
 
 
 def provider() -> TracerProvider:
@@ -44,9 +46,17 @@ def stamped(app: App, listener: RequestListener) -> App:
     return app
 
 
+def after_a_listener(app: App) -> App:
+    """Mark `app` as a row whose requests follow a span processor that was added and removed."""
+    _after_a_listener[id(app)] = app
+    return app
+
+
 @contextmanager
 def listening(app: object) -> Iterator[None]:
-    """Register a stamped row's request listener for the length of the block."""
+    """Set up a marked row's request listeners for the length of the block (see the top)."""
+    if id(app) in _after_a_listener:
+        SessionSpanProcessor().shutdown()  # registers its request listener, then removes it
     entry = _listeners.get(id(app))
     if entry is None:
         yield

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from flask import Flask
@@ -38,6 +40,66 @@ def flask_app(response_headers: dict[str, str] | None = None) -> Flask:
     return app
 
 
+_floor_request: ContextVar[object] = ContextVar("benchmarks.wsgi_floor_request")
+
+
+class PassThroughMiddleware:
+    """The least a WSGI session middleware does, in the shape of ops-session's own.
+
+    It runs the app in a copied Context where a value was made current, wraps `start_response`
+    in a function that only calls through, and returns the body wrapped so that the server's
+    iteration and `close()` run in that same Context. It reads no header and adds none, so its
+    cost is the floor under every WSGI middleware that keeps a session current for the body too.
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        def start_response_through(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
+        ) -> Any:
+            return start_response(status, headers, exc_info)
+
+        context = contextvars.copy_context()
+        context.run(_floor_request.set, environ)
+        body = context.run(self.app, environ, start_response_through)
+        return _BodyInContext(body, context)
+
+
+class _BodyInContext:
+    """A response body whose iteration and `close()` run in the request's Context."""
+
+    __slots__ = ("_body", "_context", "_iterator")
+
+    def __init__(self, body: Iterable[bytes], context: contextvars.Context) -> None:
+        self._body = body
+        self._context = context
+        self._iterator: Iterator[bytes] = context.run(iter, body)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return self._context.run(next, self._iterator)
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            self._context.run(close)
+
+
+def flask_setting_the_header() -> WSGIApp:
+    """The bare app, but answering with the session header itself: what writing it costs."""
+    return flask_app({SESSION_HEADER_NAME: VALID_ID}).wsgi_app
+
+
+def floor() -> WSGIApp:
+    """The floor under any WSGI session middleware, whole: the pass-through over the app writing
+    the session header, so that it also pays for the server writing one more response header."""
+    return PassThroughMiddleware(flask_setting_the_header())
+
+
 def environ(path: str = "/", session_id: str | None = None) -> dict[str, Any]:
     headers = {name.decode(): value.decode() for name, value in ORDINARY_HEADERS}
     headers.pop("host")
@@ -58,6 +120,11 @@ def configurations() -> dict[str, tuple[WSGIApp, dict[str, Any]]]:
         "bare Flask": (bare, environ(session_id=VALID_ID)),
         "ops-session, valid id": (with_session, environ(session_id=VALID_ID)),
         "ops-session, generated id": (with_session, environ()),
+        "ops-session, valid id, after a span processor was added and removed": (
+            tracing.after_a_listener(WSGISessionMiddleware(bare)),
+            environ(session_id=VALID_ID),
+        ),
+        "pass-through middleware": (PassThroughMiddleware(bare), environ(session_id=VALID_ID)),
         "werkzeug ProxyFix": (ProxyFix(bare), environ(session_id=VALID_ID)),
         "OpenTelemetry WSGI": (
             OpenTelemetryMiddleware(bare, tracer_provider=TracerProvider()),
