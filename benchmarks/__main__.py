@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import core, inprocess, jobs, load, memory, profile, report
+from . import anatomy, core, inprocess, jobs, load, memory, profile, report
 from .timing import Result, interleave, paired_median
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("In-process ASGI ...", flush=True)
         asgi_samplers = inprocess.asgi_samplers(runner, settings.asgi_calls)
         asgi = interleave(asgi_samplers, rounds=settings.rounds)
+        print("In-process ASGI, step by step ...", flush=True)
+        steps = interleave(
+            inprocess.asgi_samplers(runner, settings.asgi_calls, anatomy.configurations()),
+            rounds=settings.rounds,
+        )
         print("In-process WSGI ...", flush=True)
         wsgi = interleave(inprocess.wsgi_samplers(settings.wsgi_calls), rounds=settings.rounds)
         print("In-process Django ...", flush=True)
@@ -127,7 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     goals = evaluate(asgi, wsgi, core_results, growth, loads)
     text = render(
-        settings, asgi, wsgi, django, core_results, job_results, growth, loads, goals, profiles
+        settings,
+        asgi,
+        steps,
+        wsgi,
+        django,
+        core_results,
+        job_results,
+        growth,
+        loads,
+        goals,
+        profiles,
     )
     options.output.mkdir(parents=True, exist_ok=True)
     (options.output / "benchmarks.md").write_text(text, encoding="utf-8")
@@ -213,6 +228,7 @@ def evaluate(
 def render(
     settings: Settings,
     asgi: list[Result],
+    steps: list[Result],
     wsgi: list[Result],
     django: list[Result],
     core_results: list[Result],
@@ -251,6 +267,13 @@ def render(
         report.in_process_table(asgi, "asgi-correlation-id", asgi_bare),
         stamping_cost(asgi, "ASGI"),
         unused_integrations(asgi),
+        "### Step by step: where ops-session's time goes above the floor",
+        "Each row adds one step of what ops-session's `SessionMiddleware` does to the row before "
+        "it, from the pass-through middleware up to ops-session itself; checking the id and "
+        "building the session is the policy's own `session_for`. The same requests "
+        f"({settings.rounds} interleaved rounds of {settings.asgi_calls}), with a UUID4 in the "
+        "session header.",
+        anatomy.table(steps),
         "## In-process WSGI: a minimal Flask app",
         f"Each request is a fresh environ with the same headers; the body is iterated and closed "
         f"as a server does ({settings.rounds} rounds of {settings.wsgi_calls} requests). The "

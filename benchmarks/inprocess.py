@@ -92,10 +92,17 @@ def wsgi_loop(
     return run
 
 
-def asgi_samplers(runner: asyncio.Runner, calls: int) -> dict[str, Sampler]:
+def asgi_samplers(
+    runner: asyncio.Runner,
+    calls: int,
+    configurations: dict[str, tuple[asgi_apps.ASGIApp, list[tuple[bytes, bytes]]]] | None = None,
+) -> dict[str, Sampler]:
+    """Samplers of the given ASGI configurations; `asgi_apps.configurations()` by default."""
+    if configurations is None:
+        configurations = asgi_apps.configurations()
     return {
         name: per_call_microseconds(asgi_loop(runner, app, headers), calls)
-        for name, (app, headers) in asgi_apps.configurations().items()
+        for name, (app, headers) in configurations.items()
     }
 
 

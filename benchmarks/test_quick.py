@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import asgi_apps, core, django_apps, jobs, wsgi_apps
+from benchmarks import anatomy, asgi_apps, core, django_apps, jobs, wsgi_apps
 from benchmarks.__main__ import main
 
 
@@ -21,6 +21,7 @@ def test_quick_bench_writes_every_table_and_the_chart(tmp_path: Path) -> None:
         assert f"\n## {heading}" in text
     names = [
         *asgi_apps.configurations(),
+        *anatomy.configurations(),
         *wsgi_apps.configurations(),
         *django_apps.configurations(),
         *core.samplers(1),
