@@ -245,8 +245,9 @@ def render(
         + (" **Quick run: too few samples to quote.**" if settings is QUICK else ""),
         "Every table comes from one run. Configurations are sampled in interleaved rounds, in a "
         "new order each round, so that the drift of a noisy machine spreads over all of them. "
-        "Times are medians over the rounds with the min–max spread; an overhead or ratio is the "
-        "median over rounds of the difference or ratio taken within each round.",
+        "Times are medians over the rounds with the min–max spread; an overhead, or a ratio of "
+        "throughputs, is the median over rounds of the difference or ratio taken within each "
+        "round, and one overhead as a multiple of another is the ratio of the two overheads.",
         "The in-process rows run in a process that imported every integration module of "
         f"ops-session ({', '.join(f'`{name}`' for name in inprocess.INTEGRATIONS)}) without "
         "setting any of them up, as an app that installed them all does: the ops-session rows "
