@@ -96,11 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         asgi = interleave(asgi_samplers, rounds=settings.rounds)
         print("In-process ASGI, step by step ...", flush=True)
         steps = interleave(
-            inprocess.asgi_samplers(runner, settings.asgi_calls, anatomy.configurations()),
+            inprocess.asgi_samplers(runner, settings.asgi_calls, anatomy.asgi_configurations()),
             rounds=settings.rounds,
         )
         print("In-process WSGI ...", flush=True)
         wsgi = interleave(inprocess.wsgi_samplers(settings.wsgi_calls), rounds=settings.rounds)
+        print("In-process WSGI, step by step ...", flush=True)
+        wsgi_steps = interleave(
+            inprocess.wsgi_samplers(settings.wsgi_calls, anatomy.wsgi_configurations()),
+            rounds=settings.rounds,
+        )
         print("In-process Django ...", flush=True)
         django = interleave(inprocess.django_samplers(settings.wsgi_calls), rounds=settings.rounds)
         print("Core ...", flush=True)
@@ -136,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asgi,
         steps,
         wsgi,
+        wsgi_steps,
         django,
         core_results,
         job_results,
@@ -230,6 +236,7 @@ def render(
     asgi: list[Result],
     steps: list[Result],
     wsgi: list[Result],
+    wsgi_steps: list[Result],
     django: list[Result],
     core_results: list[Result],
     job_results: list[Result],
@@ -286,6 +293,12 @@ def render(
         report.in_process_table(wsgi, "werkzeug ProxyFix", wsgi_bare),
         stamping_cost(wsgi, "WSGI"),
         unused_integrations(wsgi),
+        "### Step by step: where ops-session's time goes above the floor",
+        "As for ASGI: each row adds one step of what `WSGISessionMiddleware` does to the row "
+        "before it, over the same environs "
+        f"({settings.rounds} interleaved rounds of {settings.wsgi_calls}). Its last step also "
+        "swaps the pass-through's body wrapper for ops-session's own.",
+        anatomy.table(wsgi_steps),
         "## In-process WSGI: a minimal Django view",
         f"Django's `WSGIHandler` with `MIDDLEWARE` holding only the middleware named, called with "
         f"the same environs ({settings.rounds} rounds of {settings.wsgi_calls} requests). "

@@ -1,25 +1,29 @@
 """Where ops-session's per-request time goes, step by step, above the pass-through floor.
 
-Each configuration adds one step of what `SessionMiddleware` does to the one before: the
-pass-through middleware (make a value current, wrap `send`), then reading the header, then
-checking the id and building the session (the policy's own `session_for`), then adding the
-header to the response; the last is ops-session itself, which also leaves the session in the
-scope's state and names it in errors. The difference between two neighbours is that step's cost.
+Each configuration adds one step of what a middleware of ops-session does to the one before: the
+pass-through middleware (make a value current, wrap `send` or `start_response`), then reading
+the header, then checking the id and building the session (the policy's own `session_for`),
+then adding the header to the response; the last is ops-session itself, which also leaves the
+session in the scope's state (ASGI), has its own body wrapper (WSGI) and names the session in
+errors. The difference between two neighbours is that step's cost. Each step repeats the one
+before on purpose: a helper shared by them would add a call to every step measured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+import contextvars
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
 from starlette.middleware import Middleware
 
-from ops_session import SESSION_HEADER_NAME, SessionMiddleware
+from ops_session import SESSION_HEADER_NAME, SessionMiddleware, WSGISessionMiddleware
 
-from . import report
-from .asgi_apps import ASGIApp, PassThroughMiddleware, session_header, starlette
+from . import asgi_apps, report, wsgi_apps
+from .asgi_apps import ASGIApp, session_header, starlette
 from .timing import Result, paired_median
+from .wsgi_apps import BodyInContext, WSGIApp
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
@@ -110,7 +114,7 @@ class AnsweringWithIt:
 
 
 STEPS: list[tuple[str, Callable[[ASGIApp], ASGIApp]]] = [
-    ("pass-through middleware", PassThroughMiddleware),
+    ("pass-through middleware", asgi_apps.PassThroughMiddleware),
     ("+ read the session header", ReadingTheHeader),
     ("+ check the id and build the session", CheckingIt),
     ("+ add the header to the response", AnsweringWithIt),
@@ -118,13 +122,89 @@ STEPS: list[tuple[str, Callable[[ASGIApp], ASGIApp]]] = [
 ]
 
 
-def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
+def asgi_configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
     """Name -> (app, extra request headers), in the order of the steps; the bare app first."""
     apps: dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]] = {
         "bare Starlette": (starlette(), session_header())
     }
     for name, middleware in STEPS:
         apps[name] = (starlette(Middleware(middleware)), session_header())
+    return apps
+
+
+_ENVIRON_KEY = "HTTP_" + SESSION_HEADER_NAME.upper().replace("-", "_")
+_HEADER_LOWER = SESSION_HEADER_NAME.lower()
+_WSGI_POLICY = WSGISessionMiddleware(wsgi_apps.flask_app().wsgi_app).policy
+
+
+class CheckingTheId:
+    """The WSGI pass-through, with the session header read, checked and made a session."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        decision = _WSGI_POLICY.session_for(environ.get(_ENVIRON_KEY), environ)
+        assert decision is not None
+        context, _ = decision
+
+        def start_response_through(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
+        ) -> Any:
+            return start_response(status, headers, exc_info)
+
+        request_context = contextvars.copy_context()
+        request_context.run(_current.set, context)
+        body = request_context.run(self.app, environ, start_response_through)
+        return BodyInContext(body, request_context)
+
+
+class AnsweringWithTheId:
+    """Then adding the header to the response's headers, unless the app set it."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        decision = _WSGI_POLICY.session_for(environ.get(_ENVIRON_KEY), environ)
+        assert decision is not None
+        context, _ = decision
+        response_header = (SESSION_HEADER_NAME, context.id)
+
+        def start_response_with_header(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
+        ) -> Any:
+            for name, _ in headers:
+                if name.lower() == _HEADER_LOWER:
+                    break
+            else:
+                headers = [*headers, response_header]
+            return start_response(status, headers, exc_info)
+
+        request_context = contextvars.copy_context()
+        request_context.run(_current.set, context)
+        body = request_context.run(self.app, environ, start_response_with_header)
+        return BodyInContext(body, request_context)
+
+
+WSGI_STEPS: list[tuple[str, Callable[[WSGIApp], WSGIApp]]] = [
+    ("pass-through middleware", wsgi_apps.PassThroughMiddleware),
+    ("+ read the session header, check the id and build the session", CheckingTheId),
+    ("+ add the header to the response", AnsweringWithTheId),
+    (
+        "ops-session (+ its own body wrapper, the file-wrapper check, error notes)",
+        WSGISessionMiddleware,
+    ),
+]
+
+
+def wsgi_configurations() -> dict[str, tuple[WSGIApp, dict[str, Any]]]:
+    """Name -> (app, environ), in the order of the steps; the bare app first."""
+    bare = wsgi_apps.flask_app().wsgi_app
+    environ = wsgi_apps.environ(session_id=asgi_apps.VALID_ID)
+    apps: dict[str, tuple[WSGIApp, dict[str, Any]]] = {"bare Flask": (bare, environ)}
+    for name, middleware in WSGI_STEPS:
+        apps[name] = (middleware(bare), environ)
     return apps
 
 

@@ -106,10 +106,16 @@ def asgi_samplers(
     }
 
 
-def wsgi_samplers(calls: int) -> dict[str, Sampler]:
+def wsgi_samplers(
+    calls: int,
+    configurations: dict[str, tuple[wsgi_apps.WSGIApp, dict[str, Any]]] | None = None,
+) -> dict[str, Sampler]:
+    """Samplers of the given WSGI configurations; `wsgi_apps.configurations()` by default."""
+    if configurations is None:
+        configurations = wsgi_apps.configurations()
     return {
         name: per_call_microseconds(wsgi_loop(app, environ), calls)
-        for name, (app, environ) in wsgi_apps.configurations().items()
+        for name, (app, environ) in configurations.items()
     }
 
 

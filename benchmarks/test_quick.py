@@ -21,7 +21,8 @@ def test_quick_bench_writes_every_table_and_the_chart(tmp_path: Path) -> None:
         assert f"\n## {heading}" in text
     names = [
         *asgi_apps.configurations(),
-        *anatomy.configurations(),
+        *anatomy.asgi_configurations(),
+        *anatomy.wsgi_configurations(),
         *wsgi_apps.configurations(),
         *django_apps.configurations(),
         *core.samplers(1),

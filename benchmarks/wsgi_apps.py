@@ -64,10 +64,10 @@ class PassThroughMiddleware:
         context = contextvars.copy_context()
         context.run(_floor_request.set, environ)
         body = context.run(self.app, environ, start_response_through)
-        return _BodyInContext(body, context)
+        return BodyInContext(body, context)
 
 
-class _BodyInContext:
+class BodyInContext:
     """A response body whose iteration and `close()` run in the request's Context."""
 
     __slots__ = ("_body", "_context", "_iterator")
