@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from subprocess import PIPE, STDOUT, Popen
 
-from tools.loopback import HOST, ROOT, free_port, started
+from tools.loopback import HOST, ROOT, free_port, started, uvicorn_command
 
 import ops_session
 from ops_session import SESSION_HEADER_NAME
@@ -28,15 +28,12 @@ from .django_apps import HEADER_PATH
 from .timing import Result, Sampler, interleave
 
 ServerCommand = Callable[[str, int], list[str]]
-"""The arguments after `python -m` that serve an app ("module:attribute") on a port."""
+"""The command that serves an app ("module:attribute") on a port."""
 
 
 def uvicorn(http: str, loop: str) -> ServerCommand:
     def command(app: str, port: int) -> list[str]:
-        return [
-            "uvicorn", app, "--host", HOST, "--port", str(port), "--workers", "1",
-            "--http", http, "--loop", loop, "--log-level", "warning", "--no-access-log",
-        ]  # fmt: skip
+        return uvicorn_command(app, port, "--workers", "1", "--http", http, "--loop", loop)
 
     return command
 
@@ -44,8 +41,8 @@ def uvicorn(http: str, loop: str) -> ServerCommand:
 def granian(interface: str, *options: str) -> ServerCommand:
     def command(app: str, port: int) -> list[str]:
         return [
-            "granian", "--interface", interface, *options, "--host", HOST, "--port", str(port),
-            "--workers", "1", "--runtime-threads", "1",
+            sys.executable, "-m", "granian", "--interface", interface, *options,
+            "--host", HOST, "--port", str(port), "--workers", "1", "--runtime-threads", "1",
             "--log-level", "warning", "--no-access-log", app,
         ]  # fmt: skip
 
@@ -53,8 +50,9 @@ def granian(interface: str, *options: str) -> ServerCommand:
 
 
 def gunicorn_sync(app: str, port: int) -> list[str]:
+    # Not tools.loopback's gunicorn_command: that one runs the threaded worker.
     return [
-        "gunicorn", app, "--bind", f"{HOST}:{port}", "--workers", "1",
+        sys.executable, "-m", "gunicorn", app, "--bind", f"{HOST}:{port}", "--workers", "1",
         "--worker-class", "sync", "--log-level", "warning",
     ]  # fmt: skip
 
@@ -146,7 +144,7 @@ def wrk_available() -> bool:
 
 def server_command(kind: str, target: LoadTarget, port: int) -> list[str]:
     app = target.app if ":" in target.app else f"benchmarks.server_apps:{target.app}"
-    return ["taskset", "--cpu-list", "0", sys.executable, "-m", *SERVER_KINDS[kind](app, port)]
+    return ["taskset", "--cpu-list", "0", *SERVER_KINDS[kind](app, port)]
 
 
 @contextmanager
