@@ -66,6 +66,7 @@ class SessionPolicy(Generic[RequestT]):
         "rejection_body",
         "_constant_attributes",
         "_check_generated",
+        "_new_id",
         "_reader",
         "_header_place",
         "_cookie_attributes",
@@ -166,6 +167,8 @@ class SessionPolicy(Generic[RequestT]):
             # A generator that cannot make an acceptable id fails here, when the app starts,
             # rather than on the first request that arrives without one.
             self.generate_id()
+        # What a request without any id calls: the generator itself when nothing needs checking.
+        self._new_id: Callable[[], str] = self.generate_id if self._check_generated else generator
 
     def session_for(
         self, incoming: str | None, request: RequestT
@@ -181,6 +184,9 @@ class SessionPolicy(Generic[RequestT]):
         if incoming and self.accepts(incoming):
             session_id = incoming
             generated = False
+        elif not incoming and self._reader is None:
+            session_id = self._new_id()
+            generated = True
         else:
             replacement = self._replacement_id(incoming, request)
             if replacement is None:
