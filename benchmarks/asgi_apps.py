@@ -18,7 +18,14 @@ from starlette.routing import Route
 from starlette_context import plugins
 from starlette_context.middleware import RawContextMiddleware
 
-from ops_session import SESSION_HEADER_NAME, SessionMiddleware, session
+from ops_session import (
+    SESSION_HEADER_NAME,
+    SessionContext,
+    SessionMiddleware,
+    generate_session_id,
+    session,
+)
+from ops_session._core import VALID_SESSION_ID
 
 from . import tracing
 
@@ -107,6 +114,68 @@ class PassThroughMiddleware:
             await self.app(scope, receive, send_through)
         finally:
             _floor_request.reset(token)
+
+
+HEADER_KEY = SESSION_HEADER_NAME.lower().encode("latin-1")
+_required_steps_session: ContextVar[SessionContext] = ContextVar("benchmarks.required_steps")
+valid_id = VALID_SESSION_ID.fullmatch
+# The slots' own setters, as ops-session's policy builds a session whose id is checked already
+# (shared with the step table, whose steps must not add calls of their own).
+set_session_id = SessionContext.__dict__["id"].__set__
+set_session_attributes = SessionContext.__dict__["attributes"].__set__
+new_instance = object.__new__
+
+
+class RequiredStepsMiddleware:
+    """Every step a middleware with ops-session's behaviour must take, inline, and no more.
+
+    It reads the session header, checks the id with the default validator's regex (generating
+    one when it is missing or invalid), builds the frozen `SessionContext` through its slots'
+    setters, makes it current, and adds the header to the response start in a new message
+    unless the app set its own. It has no options, no scope state and no error notes: its cost
+    is the limit of any goal that compares ops-session with the floor.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        raw = None
+        for name, value in scope["headers"]:
+            if name == HEADER_KEY:
+                raw = value
+                break
+        incoming = None if raw is None else raw.decode("latin-1")
+        context = new_instance(SessionContext)
+        if incoming and valid_id(incoming):
+            set_session_id(context, incoming)
+            response_header = (HEADER_KEY, raw)
+        else:
+            session_id = generate_session_id()
+            set_session_id(context, session_id)
+            response_header = (HEADER_KEY, session_id.encode("latin-1"))
+        set_session_attributes(context, None)
+
+        def send_with_header(message: MutableMapping[str, Any]) -> Awaitable[None]:
+            if message["type"] == "http.response.start":
+                headers = message["headers"]
+                for name, _ in headers:
+                    if name.lower() == HEADER_KEY:
+                        break
+                else:
+                    message = dict(message)
+                    message["headers"] = [*headers, response_header]
+            return send(message)  # type: ignore[no-any-return]
+
+        token = _required_steps_session.set(context)
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            _required_steps_session.reset(token)
 
 
 def floor() -> Starlette:

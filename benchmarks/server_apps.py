@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.middleware import Middleware
+
 from . import asgi_apps, wsgi_apps
 
 _asgi = asgi_apps.configurations()
@@ -12,6 +14,7 @@ bare_starlette_setting_the_header = asgi_apps.starlette_setting_the_header()
 pass_through_starlette = _asgi["pass-through middleware"][0]
 floor_starlette = asgi_apps.floor()
 ops_session_starlette = _asgi["ops-session, valid id"][0]
+required_steps_starlette = asgi_apps.starlette(Middleware(asgi_apps.RequiredStepsMiddleware))
 asgi_correlation_id_starlette = _asgi["asgi-correlation-id"][0]
 
 bare_flask = _wsgi["bare Flask"][0]
