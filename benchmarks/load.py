@@ -92,7 +92,8 @@ REQUEST_ID = f"X-Request-ID: {VALID_ID}"
 FLOOR = "the floor: pass-through middleware + the app writing the header"
 OURS = "ops-session, valid id"
 GENERATED = "ops-session, generated id"
-REQUIRED = "the required steps alone, inline (see the step table)"
+REQUIRED = "the required steps alone, inline (see the step table), valid id"
+REQUIRED_GENERATED = "the required steps alone, inline, generated id"
 ASGI_TARGETS = (
     LoadTarget("bare Starlette", "bare_starlette"),
     LoadTarget(
@@ -110,6 +111,7 @@ ASGI_TARGETS = (
 ASGI_TARGETS_WITH_THE_LIMIT = (
     *ASGI_TARGETS,
     LoadTarget(REQUIRED, "required_steps_starlette", (SESSION,), beside=FLOOR),
+    LoadTarget(REQUIRED_GENERATED, "required_steps_starlette", beside=FLOOR),
 )
 WSGI_TARGETS = (
     LoadTarget("bare Flask", "bare_flask"),
