@@ -143,6 +143,7 @@ DJANGO_TARGETS = (
     LoadTarget("django-guid", f"{_DJANGO}:django_guid_django", (REQUEST_ID,)),
 )
 WARM_UP_SECONDS = 1.0  # wrk takes whole seconds
+RUN_ATTEMPTS = 3
 _REQUESTS_PER_SECOND = re.compile(r"Requests/sec:\s+([0-9.]+)")
 
 
@@ -284,7 +285,9 @@ def _side_by_side(
 ) -> tuple[Sampler, list[tuple[float, float]]]:
     """A sampler of the target's rate over its partner's, and the list of both rates it fills.
 
-    Its first run is `interleave`'s warm-up, whose figures are dropped: that one is short.
+    Its first run is `interleave`'s warm-up, whose figures are dropped: that one is short. A
+    run in which either server answered nothing (a granian WSGI worker once stalled for a whole
+    run) measures no ratio: it is run again, a few times at most.
     """
     runs: list[tuple[float, float]] = []
 
@@ -293,11 +296,19 @@ def _side_by_side(
         # Both get the same request, so that only the app's work differs; which of the two
         # starts first alternates, so that starting first is no advantage.
         in_order = [partner_url, target_url][:: -1 if len(runs) % 2 else 1]
-        wrks = {url: start_wrk(url, target.headers, length, server.connections) for url in in_order}
-        partner_rate = requests_per_second(wrks[partner_url], length)
-        rate = requests_per_second(wrks[target_url], length)
-        runs.append((rate, partner_rate))
-        return rate / partner_rate
+        for _ in range(RUN_ATTEMPTS):
+            wrks = {
+                url: start_wrk(url, target.headers, length, server.connections) for url in in_order
+            }
+            partner_rate = requests_per_second(wrks[partner_url], length)
+            rate = requests_per_second(wrks[target_url], length)
+            if rate and partner_rate:
+                runs.append((rate, partner_rate))
+                return rate / partner_rate
+        raise RuntimeError(
+            f"{server.title}: {target.name!r} or its partner served no request in "
+            f"{RUN_ATTEMPTS} runs of {length:g} s in a row; is the server stuck?"
+        )
 
     return sample, runs
 
