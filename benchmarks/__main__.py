@@ -34,7 +34,9 @@ SERVERS = [
     ),
     load.Server("granian ASGI (uvloop), one worker", "granian-asgi", load.ASGI_TARGETS, 64),
     load.Server("gunicorn, one sync worker", "gunicorn-sync", load.WSGI_TARGETS, 16),
-    load.Server("granian WSGI, one worker", "granian-wsgi", load.WSGI_TARGETS, 64),
+    load.Server(
+        "granian WSGI, one worker, one blocking thread", "granian-wsgi", load.WSGI_TARGETS, 64
+    ),
     load.Server("gunicorn, one sync worker, Django", "gunicorn-sync", load.DJANGO_TARGETS, 16),
 ]
 # Goals on throughput: the share of the floor's that ops-session keeps.

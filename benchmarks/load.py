@@ -61,7 +61,12 @@ SERVER_KINDS: dict[str, ServerCommand] = {
     "uvicorn-h11": uvicorn("h11", "asyncio"),
     "uvicorn-httptools": uvicorn("httptools", "uvloop"),
     "granian-asgi": granian("asgi", "--loop", "uvloop"),
-    "granian-wsgi": granian("wsgi"),
+    # One blocking thread runs the WSGI app, as granian advises for an app that does no I/O. Its
+    # default pool grows a Python thread per busy connection, up to 64 here, which fight for the
+    # GIL, and retires them after 30 idle seconds. After such gaps a worker answered no request
+    # in a whole 1 s run of `make bench`, and in paired 1 s runs (gaps of 6 s, retiring after 5 s)
+    # a server answered 337 to 4,758 requests; with one thread, 3,321 to 5,107.
+    "granian-wsgi": granian("wsgi", "--blocking-threads", "1"),
     "gunicorn-sync": gunicorn_sync,
 }
 
@@ -286,8 +291,8 @@ def _side_by_side(
     """A sampler of the target's rate over its partner's, and the list of both rates it fills.
 
     Its first run is `interleave`'s warm-up, whose figures are dropped: that one is short. A
-    run in which either server answered nothing (a granian WSGI worker once stalled for a whole
-    run) measures no ratio: it is run again, a few times at most.
+    run in which either server answered nothing measures no ratio: it is run again, a few times
+    at most.
     """
     runs: list[tuple[float, float]] = []
 
