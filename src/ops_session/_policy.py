@@ -65,7 +65,6 @@ class SessionPolicy(Generic[RequestT]):
         "accepts",
         "rejection_body",
         "_constant_attributes",
-        "_check_generated",
         "_new_id",
         "_reader",
         "_header_place",
@@ -158,17 +157,16 @@ class SessionPolicy(Generic[RequestT]):
         )
         # Every id the default validator accepts is a valid cookie value; a custom one may not be.
         self._cookie_safe_ids = validator is is_valid_session_id
-        # The default generator makes ids the default validator accepts; any other pair is
-        # checked, so that a service never issues an id that it would itself refuse.
-        self._check_generated = not (
-            generator is generate_session_id and validator is is_valid_session_id
-        )
-        if self._check_generated:
+        # What makes a new id. The default generator makes ids the default validator accepts;
+        # any other pair is checked, so that a service never issues an id it would itself refuse.
+        self._new_id: Callable[[], str]
+        if generator is generate_session_id and validator is is_valid_session_id:
+            self._new_id = generator
+        else:
             # A generator that cannot make an acceptable id fails here, when the app starts,
             # rather than on the first request that arrives without one.
-            self.generate_id()
-        # What a request without any id calls: the generator itself when nothing needs checking.
-        self._new_id: Callable[[], str] = self.generate_id if self._check_generated else generator
+            self._checked_id()
+            self._new_id = self._checked_id
 
     def session_for(
         self, incoming: str | None, request: RequestT
@@ -222,7 +220,7 @@ class SessionPolicy(Generic[RequestT]):
             )
             if self.reject_invalid:
                 return None
-        return self.generate_id()
+        return self._new_id()
 
     def _other_id(
         self,
@@ -264,9 +262,10 @@ class SessionPolicy(Generic[RequestT]):
         secure_attribute = "; Secure" if secure else ""
         return f"{self.cookie}={session_id}{self._cookie_attributes}{secure_attribute}"
 
-    def generate_id(self) -> str:
+    def _checked_id(self) -> str:
+        """A generated id that the validator accepts; an error that says so otherwise."""
         session_id = self.generator()
-        if self._check_generated and not (isinstance(session_id, str) and self.accepts(session_id)):
+        if not (isinstance(session_id, str) and self.accepts(session_id)):
             raise RuntimeError(
                 f"The session id generator {self.generator!r} returned {session_id!r}, which "
                 "the validator rejects; make it return ids the validator accepts."
