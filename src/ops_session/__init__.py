@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import _mirascope
 from ._core import (
     SESSION_HEADER_NAME,
     Jsonable,
@@ -21,6 +22,10 @@ from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
 __version__ = "0.1.0"
+
+# `mirascope.ops` reads its session through a module global: from the moment it is imported,
+# it reads ops-session's, so both packages see one session with no call from the app.
+_mirascope.share_sessions_with_mirascope()
 
 __all__ = [
     "Jsonable",

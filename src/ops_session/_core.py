@@ -71,8 +71,18 @@ deactivate: Callable[[Token[SessionContext | None]], None] = _current_session.re
 """Restore the session that was current before the `activate` call that gave `token`."""
 
 
+class _SessionViews:
+    """A slot for the view of a session that Mirascope's code reads (see `_mirascope.py`).
+
+    Kept out of the dataclass fields, so it takes no part in equality, `repr`, pickling or
+    copying, and a session that Mirascope never reads never fills it.
+    """
+
+    __slots__ = ("_mirascope_view",)
+
+
 @dataclass(frozen=True, slots=True)
-class SessionContext:
+class SessionContext(_SessionViews):
     """One session: an id shared by related traces, and attributes describing it.
 
     Instances are immutable, and `attributes` holds a read-only copy of the mapping given: it
