@@ -7,6 +7,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
+from mirascope.ops import current_session as mirascope_current_session
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
@@ -22,6 +23,7 @@ from ops_session import (
     SESSION_HEADER_NAME,
     SessionContext,
     SessionMiddleware,
+    current_session,
     generate_session_id,
     session,
 )
@@ -63,8 +65,25 @@ async def endpoint_with_session_header(request: Request) -> Response:
     return PlainTextResponse("ok", headers={SESSION_HEADER_NAME: VALID_ID})
 
 
+async def endpoint_reading_the_session(request: Request) -> Response:
+    current_session()
+    return PlainTextResponse("ok")
+
+
+async def endpoint_reading_mirascopes_session(request: Request) -> Response:
+    mirascope_current_session()
+    return PlainTextResponse("ok")
+
+
 def starlette(*middleware: Middleware) -> Starlette:
     return Starlette(routes=[Route("/", endpoint)], middleware=list(middleware))
+
+
+def starlette_reading(
+    read: Callable[[Request], Awaitable[Response]], *middleware: Middleware
+) -> Starlette:
+    """The bare app, but its handler reads the current session (ours, or Mirascope's)."""
+    return Starlette(routes=[Route("/", read)], middleware=list(middleware))
 
 
 def starlette_setting_the_header(*middleware: Middleware) -> Starlette:
@@ -200,6 +219,14 @@ def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
             starlette(
                 Middleware(SessionMiddleware, attributes=lambda scope: {"path": scope["path"]})
             ),
+            session_header(),
+        ),
+        "ops-session, valid id, handler reads current_session()": (
+            starlette_reading(endpoint_reading_the_session, Middleware(SessionMiddleware)),
+            session_header(),
+        ),
+        "ops-session, valid id, handler reads mirascope.ops.current_session()": (
+            starlette_reading(endpoint_reading_mirascopes_session, Middleware(SessionMiddleware)),
             session_header(),
         ),
         "ops-session, valid id, after a span processor was added and removed": (
