@@ -37,7 +37,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 from werkzeug.test import Client
 
@@ -184,17 +184,23 @@ def asgi_app() -> Starlette:
 
         return StreamingResponse(body())
 
-    return Starlette(routes=[Route("/chat", chat)])
+    def sync_chat(request: Request) -> JSONResponse:  # Starlette runs it in a worker thread
+        return JSONResponse([seen_now()] * 2)
+
+    return Starlette(routes=[Route("/chat", chat), Route("/sync", sync_chat)])
 
 
 @pytest.mark.anyio
-async def test_asgi_middleware_sessions_reach_mirascope_in_handler_and_streamed_body() -> None:
+async def test_asgi_middleware_sessions_reach_mirascope_in_sync_async_and_streamed_bodies() -> None:
     app = asgi_app()
     app.add_middleware(SessionMiddleware)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         answers = await asyncio.gather(
-            *(client.get("/chat", headers={SESSION_HEADER_NAME: f"chat-{n}"}) for n in range(10))
+            *(
+                client.get(path, headers={SESSION_HEADER_NAME: f"chat-{n}"})
+                for n, path in enumerate(["/chat", "/sync"] * 5)
+            )
         )
     for n, answer in enumerate(answers):
         assert answer.json() == [[f"chat-{n}", f"chat-{n}"]] * 2
