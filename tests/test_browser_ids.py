@@ -226,9 +226,12 @@ def test_other_header_wins_over_query_param_and_cookie(call: Call) -> None:
     assert outcome.request_header == "from-legacy"
 
 
-def test_query_param_wins_over_cookie(call: Call) -> None:
+def test_cookie_wins_over_query_param(call: Call) -> None:
+    """Only the site sets its cookie; anyone can send a link that names an id (fixation)."""
     outcome = call((b"cookie", b"sid=from-cookie"), query=b"session_id=from-query", **BROWSER)
-    assert outcome.session_id == "from-query"
+    assert outcome.session_id == "from-cookie"
+    outcome = call(query=b"session_id=from-query", **BROWSER)
+    assert outcome.session_id == "from-query"  # without a cookie the query parameter counts
 
 
 def test_other_header_names_first_valid_one_wins_in_the_order_given(call: Call) -> None:
@@ -307,9 +310,11 @@ def test_invalid_header_is_not_overridden_by_query_param_or_cookie(call: Call) -
     assert is_generated(outcome.session_id)
 
 
-def test_invalid_query_param_is_not_overridden_by_the_cookie(call: Call) -> None:
-    outcome = call((b"cookie", b"sid=from-cookie"), query=b"session_id=%3Cx%3E", **BROWSER)
+def test_invalid_cookie_is_not_overridden_by_the_query_param(call: Call) -> None:
+    outcome = call((b"cookie", b"sid=%3Cx%3E"), query=b"session_id=from-query", **BROWSER)
     assert is_generated(outcome.session_id)
+    outcome = call((b"cookie", b"sid=from-cookie"), query=b"session_id=%3Cx%3E", **BROWSER)
+    assert outcome.session_id == "from-cookie"  # the query parameter is not even read
 
 
 @pytest.mark.parametrize(
@@ -342,7 +347,7 @@ def test_rejection_body_names_the_places(call: Call) -> None:
     policy = WSGISessionMiddleware(lambda *args: [], on_invalid="reject", **BROWSER).policy
     assert policy.rejection_body == (
         b"Invalid session id in the Mirascope-Session-Id header, the X-Mirascope-Session-Id "
-        b"header, the session_id query parameter or the sid cookie.\n"
+        b"header, the sid cookie or the session_id query parameter.\n"
     )
 
 
@@ -403,7 +408,7 @@ def test_cookie_unsafe_ids_of_a_custom_validator_are_not_written_into_a_cookie(
     assert call((HEADER, b"ok-1"), **options).values("set-cookie")[0].startswith("sid=ok-1;")
 
 
-def test_websocket_accept_carries_the_header_and_cookie_for_a_query_param_id() -> None:
+def test_websocket_accept_carries_the_header_and_cookie() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
@@ -423,14 +428,16 @@ def test_websocket_accept_carries_the_header_and_cookie_for_a_query_param_id() -
         "type": "websocket",
         "scheme": "wss",
         "path": "/ws",
-        "query_string": b"session_id=ws-1",
-        "headers": [(b"cookie", b"sid=old")],
+        "query_string": b"",
+        "headers": [(HEADER, b"ws-1"), (b"cookie", b"sid=old")],
     }
     middleware = SessionMiddleware(app, query_param="session_id", cookie="sid", set_cookie=True)
     asyncio.run(middleware(scope, receive, send))
     assert sent[0]["headers"] == [
         (HEADER, b"ws-1"),
+        (b"cache-control", b"private"),
         (b"set-cookie", b"sid=ws-1; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax; Secure"),
+        (b"vary", b"Cookie"),
     ]
     assert sent[1]["text"] == "ws-1"
 

@@ -251,7 +251,22 @@ def test_extract_session_id_reads_case_insensitive_mappings() -> None:
         pytest.param(str(uuid.uuid4()), True, id="uuid4"),
         pytest.param("0" * 32, True, id="nginx-request-id"),
         pytest.param("01ARZ3NDEKTSV4RRFFQ69G5FAV", True, id="ulid"),
-        pytest.param("user@example.com:chat/42~v2+a=b_c.d", True, id="every-punctuation"),
+        pytest.param("user@example.com:chat-42~v2+a=b_c.d", True, id="every-punctuation"),
+        pytest.param("a1B2-c3D4_e5F6", True, id="base64url"),
+        pytest.param("...x", True, id="leading-dots-then-more"),
+        pytest.param("nullable", True, id="longer-than-a-placeholder"),
+        pytest.param("xnull", True, id="ends-like-a-placeholder"),
+        # A client with nothing stored sends a placeholder: all such clients would share one.
+        *(
+            pytest.param(placeholder, False, id=f"placeholder-{placeholder}")
+            for placeholder in ("null", "undefined", "None", "NULL", "nil", "NaN", "true", "false")
+        ),
+        # No id is a path.
+        pytest.param("../../x", False, id="traversal"),
+        pytest.param("..", False, id="dot-dot"),
+        pytest.param(".", False, id="dot"),
+        pytest.param("/etc/passwd", False, id="absolute-path"),
+        pytest.param("chat/42", False, id="slash"),
         pytest.param("a" * 128, True, id="128-chars"),
         pytest.param("a" * 129, False, id="129-chars"),
         pytest.param("a" * 8000, False, id="8000-chars"),
@@ -343,7 +358,7 @@ def test_request_listeners_are_added_once_and_removed() -> None:
     add_request_listener(listener)
     add_request_listener(listener)
     try:
-        assert request_listeners.count(listener) == 1
+        assert [reference() for reference in request_listeners].count(listener) == 1
         notify_request_started(SessionContext(id="listened-1"))
     finally:
         remove_request_listener(listener)

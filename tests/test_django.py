@@ -246,12 +246,24 @@ def generates_bad_ids() -> str:
         pytest.param({"colour": 1}, "no option 'colour'", id="unknown"),
         pytest.param({"header_name": "a b"}, "header_name", id="header-name"),
         pytest.param({"generator": 42}, "generator", id="generator"),
-        pytest.param({"generator": "no.such.module"}, "['generator']", id="generator-path"),
+        pytest.param(
+            {"generator": "no.such.module"},
+            "generator must be a callable or its dotted path",
+            id="generator-path",
+        ),
         pytest.param({"generator": f"{__name__}.generates_bad_ids"}, "generator", id="gen-bad"),
-        pytest.param({"validator": "nowhere"}, "['validator']", id="validator-path"),
+        pytest.param(
+            {"validator": "nowhere"},
+            "validator must be a callable or its dotted path",
+            id="validator-path",
+        ),
         pytest.param({"on_invalid": "drop"}, "on_invalid", id="on-invalid"),
         pytest.param({"attributes": 3}, "attributes", id="attributes"),
-        pytest.param({"attributes": "tests.nothing"}, "['attributes']", id="attributes-path"),
+        pytest.param(
+            {"attributes": "tests.nothing"},
+            "attributes must be a callable or its dotted path",
+            id="attributes-path",
+        ),
         pytest.param({"update_request_header": "yes"}, "update_request_header", id="update"),
     ],
 )
