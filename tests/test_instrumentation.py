@@ -469,5 +469,5 @@ def test_every_variable_reaches_django_and_its_middleware_loads(
     finally:
         instrumentor.uninstrument()
     assert response.headers[SESSION_HEADER_NAME] == "cookie-1"
-    assert response.headers["Set-Cookie"].startswith("sid=cookie-1;")
+    assert response.headers["Set-Cookie"].strip().startswith("sid=cookie-1;")
     assert "Max-Age=600" in response.headers["Set-Cookie"]
