@@ -16,8 +16,13 @@ from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import Client
 
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
-from ops_session._core import add_request_listener, remove_request_listener
-from ops_session.wsgi import SessionMiddleware
+from ops_session._core import (
+    SHARED_EXCEPTION_NOTE,
+    add_request_listener,
+    note_session,
+    remove_request_listener,
+)
+from ops_session.wsgi import ENVIRON_KEY, SessionMiddleware
 
 from .support.hostile import hostile_text
 from .support.state import SESSION_HEADER_VALUES, snapshot
@@ -404,3 +409,50 @@ def test_request_listeners_hear_each_request_session_inside_it() -> None:
     finally:
         remove_request_listener(listener)
     assert heard == [("heard-1", True)]
+
+
+def test_a_one_shot_response_header_iterable_goes_out_whole() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        headers = iter([("Content-Type", "text/plain")])
+        start_response("200 OK", headers)  # type: ignore[arg-type]  # PEP 3333 wants a list
+        return [b"ok"]
+
+    response, _ = run_wsgi(SessionMiddleware(app), wsgi_environ(session_id="one-1"))
+    assert response.headers == [("Content-Type", "text/plain"), (SESSION_HEADER_NAME, "one-1")]
+
+
+def test_an_exception_object_left_by_two_sessions_names_neither() -> None:
+    shared = RuntimeError("the same object every time")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        raise shared
+
+    middleware = SessionMiddleware(app)
+    for user in ("user-a", "user-a", "user-b", "user-c"):
+        with pytest.raises(RuntimeError):
+            run_wsgi(middleware, wsgi_environ(session_id=user))
+        if user == "user-a":
+            assert shared.__notes__ == ["ops-session: raised in session user-a"]
+    assert shared.__notes__ == [SHARED_EXCEPTION_NOTE]
+
+
+def test_notes_that_are_not_a_list_are_left_alone() -> None:
+    error = RuntimeError("odd")
+    error.__notes__ = ("a tuple",)  # type: ignore[assignment]
+    note_session(error, SessionContext("odd-1"))
+    assert error.__notes__ == ("a tuple",)
+
+
+def test_the_session_is_in_the_environ_for_layers_outside() -> None:
+    seen: list[SessionContext | None] = []
+
+    def outer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = middleware(environ, start_response)
+        seen.append(environ.get(ENVIRON_KEY))
+        return body
+
+    middleware = SessionMiddleware(
+        lambda environ, start_response: start_response("200 OK", []) and []
+    )
+    run_wsgi(outer, wsgi_environ(session_id="env-1"))
+    assert seen == [SessionContext("env-1")]
