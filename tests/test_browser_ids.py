@@ -638,6 +638,10 @@ def test_wsgi_secure_follows_the_scheme_an_inner_proxy_fix_corrected() -> None:
     environ.update(HTTP_MIRASCOPE_SESSION_ID="chat-1", HTTP_X_FORWARDED_PROTO="https")
     answer: list[list[tuple[str, str]]] = []
     middleware = WSGISessionMiddleware(ProxyFix(app, x_proto=1), **COOKIE)
-    middleware(environ, lambda status, headers, exc_info=None: answer.append(headers))
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        answer.append(headers)
+
+    middleware(environ, start_response)
     (set_cookie,) = [value for name, value in answer[0] if name == "Set-Cookie"]
     assert set_cookie.endswith("; Secure")

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
-from whitenoise import WhiteNoise
+from whitenoise import WhiteNoise  # type: ignore[import-untyped]
 
 from ops_session import (
     SESSION_HEADER_NAME,
@@ -176,7 +176,7 @@ def test_options_are_checked_at_once() -> None:
     with pytest.raises(RuntimeError, match="validator rejects"):
         install(FastAPI(), generator=lambda: "not valid")
     with pytest.raises(ValueError, match="on_invalid"):
-        install(flask_app(), on_invalid="ignore")
+        install(flask_app(), on_invalid="ignore")  # type: ignore[arg-type]
 
 
 def test_installing_twice_or_beside_add_middleware_says_what_to_do() -> None:

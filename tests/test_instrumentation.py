@@ -25,7 +25,7 @@ from opentelemetry.trace import NoOpTracerProvider
 from starlette.applications import Starlette
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
-from whitenoise import WhiteNoise
+from whitenoise import WhiteNoise  # type: ignore[import-untyped]
 
 import ops_session.celery
 from ops_session import (
@@ -437,8 +437,10 @@ def test_a_flask_app_with_our_wsgi_layer_anywhere_runs_that_layer_alone(
             WSGISessionMiddleware(app.wsgi_app, **COOKIE_OPTIONS), root=str(tmp_path)
         )
     response = Client(served, use_cookies=False).get("/session", headers={"Cookie": "sid=cookie-1"})
-    one_layer(list(response.headers.items()), response.json["id"])
-    assert response.json["attributes"] is None
+    body = response.json
+    assert body is not None
+    one_layer(list(response.headers.items()), body["id"])
+    assert body["attributes"] is None
 
 
 def test_every_variable_reaches_django_and_its_middleware_loads(

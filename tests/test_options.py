@@ -20,6 +20,7 @@ from ops_session.asgi import Receive, Scope, Send
 
 from .support.django_settings import configure_django
 
+MIDDLEWARE = "_ops_session_middleware"
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "src" / "ops_session"
 
@@ -71,11 +72,11 @@ ENTRY_POINTS: list[Any] = [
     pytest.param(lambda options: SessionMiddleware(asgi_app, **options).policy, id="asgi"),
     pytest.param(lambda options: WSGISessionMiddleware(wsgi_app, **options).policy, id="wsgi"),
     pytest.param(
-        lambda options: install(FastAPI(), **options)._ops_session_middleware.policy,
+        lambda options: install(FastAPI(), **options).__dict__[MIDDLEWARE].policy,
         id="install-asgi",
     ),
     pytest.param(
-        lambda options: install(Flask(__name__), **options)._ops_session_middleware.policy,
+        lambda options: install(Flask(__name__), **options).__dict__[MIDDLEWARE].policy,
         id="install-wsgi",
     ),
     pytest.param(django_policy, id="django"),
@@ -119,20 +120,21 @@ def test_every_entry_point_takes_every_option_with_one_meaning(
 TYPO = r"has no option 'on_invalide': did you mean 'on_invalid'\? The options are header_name, "
 
 
+MISSPELT: dict[str, Any] = {"on_invalide": "reject"}  # a dict: type checkers flag it in a call
+
+
 @pytest.mark.parametrize(
     ("build", "where"),
     [
         pytest.param(
-            lambda: SessionMiddleware(asgi_app, on_invalide="reject"),
-            "SessionMiddleware()",
-            id="asgi",
+            lambda: SessionMiddleware(asgi_app, **MISSPELT), "SessionMiddleware()", id="asgi"
         ),
         pytest.param(
-            lambda: WSGISessionMiddleware(wsgi_app, on_invalide="reject"),
+            lambda: WSGISessionMiddleware(wsgi_app, **MISSPELT),
             "WSGISessionMiddleware()",
             id="wsgi",
         ),
-        pytest.param(lambda: install(FastAPI(), on_invalide="reject"), "install()", id="install"),
+        pytest.param(lambda: install(FastAPI(), **MISSPELT), "install()", id="install"),
     ],
 )
 def test_a_misspelt_keyword_says_which_option_was_meant(

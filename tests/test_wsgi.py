@@ -440,7 +440,7 @@ def test_notes_that_are_not_a_list_are_left_alone() -> None:
     error = RuntimeError("odd")
     error.__notes__ = ("a tuple",)  # type: ignore[assignment]
     note_session(error, SessionContext("odd-1"))
-    assert error.__notes__ == ("a tuple",)
+    assert error.__notes__ == ("a tuple",)  # type: ignore[comparison-overlap]
 
 
 def test_the_session_is_in_the_environ_for_layers_outside() -> None:
@@ -451,8 +451,10 @@ def test_the_session_is_in_the_environ_for_layers_outside() -> None:
         seen.append(environ.get(ENVIRON_KEY))
         return body
 
-    middleware = SessionMiddleware(
-        lambda environ, start_response: start_response("200 OK", []) and []
-    )
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return []
+
+    middleware = SessionMiddleware(app)
     run_wsgi(outer, wsgi_environ(session_id="env-1"))
     assert seen == [SessionContext("env-1")]
