@@ -22,7 +22,7 @@ from ops_session._core import (
     note_session,
     remove_request_listener,
 )
-from ops_session.wsgi import ENVIRON_KEY, SessionMiddleware
+from ops_session.wsgi import SessionMiddleware
 
 from .support.hostile import hostile_text
 from .support.state import SESSION_HEADER_VALUES, snapshot
@@ -411,16 +411,6 @@ def test_request_listeners_hear_each_request_session_inside_it() -> None:
     assert heard == [("heard-1", True)]
 
 
-def test_a_one_shot_response_header_iterable_goes_out_whole() -> None:
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        headers = iter([("Content-Type", "text/plain")])
-        start_response("200 OK", headers)  # type: ignore[arg-type]  # PEP 3333 wants a list
-        return [b"ok"]
-
-    response, _ = run_wsgi(SessionMiddleware(app), wsgi_environ(session_id="one-1"))
-    assert response.headers == [("Content-Type", "text/plain"), (SESSION_HEADER_NAME, "one-1")]
-
-
 def test_an_exception_object_left_by_two_sessions_names_neither() -> None:
     shared = RuntimeError("the same object every time")
 
@@ -441,20 +431,3 @@ def test_notes_that_are_not_a_list_are_left_alone() -> None:
     error.__notes__ = ("a tuple",)  # type: ignore[assignment]
     note_session(error, SessionContext("odd-1"))
     assert error.__notes__ == ("a tuple",)  # type: ignore[comparison-overlap]
-
-
-def test_the_session_is_in_the_environ_for_layers_outside() -> None:
-    seen: list[SessionContext | None] = []
-
-    def outer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        body = middleware(environ, start_response)
-        seen.append(environ.get(ENVIRON_KEY))
-        return body
-
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        start_response("200 OK", [])
-        return []
-
-    middleware = SessionMiddleware(app)
-    run_wsgi(outer, wsgi_environ(session_id="env-1"))
-    assert seen == [SessionContext("env-1")]

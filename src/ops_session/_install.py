@@ -14,9 +14,9 @@ from __future__ import annotations
 from types import MethodType
 from typing import Any, TypeVar, Unpack
 
+from ._core import current_session
 from ._options import OPTIONS, SessionOptions, unknown_option
 from .asgi import STATE_KEY, SessionMiddleware
-from .wsgi import ENVIRON_KEY
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
 __all__ = ["install", "install_automatically"]
@@ -99,8 +99,8 @@ def install_automatically(app: Any, **options: Any) -> None:
 
     An explicit layer of ours always wins, however it is wrapped. One outside the app
     (`app = SessionMiddleware(app)`, or any server or wrapper around that) has already made the
-    request's session by the time the app is called, and says so in the request (`scope["state"]`,
-    the WSGI environ): this layer then passes the request through. One inside (among the
+    request's session by the time the app is called (ASGI: it is in `scope["state"]`; WSGI: it is
+    current): this layer then passes the request through. One inside (among the
     `add_middleware` layers, or in the `wsgi_app` chain through `.app`, `.application` or
     `__wrapped__`) is known only once the app is set up, so the first call looks for it. A later
     `install(app)` replaces this one.
@@ -128,8 +128,10 @@ def install_automatically(app: Any, **options: Any) -> None:
 
         def automatic_wsgi_call(environ: Any, start_response: Any) -> Any:
             nonlocal chosen
-            if ENVIRON_KEY in environ:
-                return bare(environ, start_response)  # a layer of ours outside runs this request
+            if current_session() is not None:
+                # A layer of ours outside runs this request: a WSGI server calls an app with
+                # no session current, and our WSGI layer runs the app inside its own.
+                return bare(environ, start_response)
             if chosen is None:
                 chosen = bare if _wraps_a_session_layer(app.wsgi_app) else ours
             return chosen(environ, start_response)

@@ -30,6 +30,7 @@ __all__ = [
     "OnInvalid",
     "Option",
     "SessionOptions",
+    "parse_environment",
     "resolve_options",
     "unknown_option",
 ]

@@ -21,10 +21,6 @@ if TYPE_CHECKING:
 
     from _typeshed import OptExcInfo
 
-ENVIRON_KEY = "ops_session.session"
-"""Key of the request's `SessionContext` in the WSGI environ, for the layers outside this one
-(werkzeug's `request.environ`)."""
-
 # The response headers the session cookie's rules read (see `_cookie.py`).
 _COOKIE_RULE_HEADERS = frozenset({"set-cookie", "cache-control", "vary"})
 
@@ -81,8 +77,6 @@ class SessionMiddleware:
         session_context, origin = decision
         if origin and policy.update_request_header:
             environ[self._environ_key] = session_context.id
-        # For the layers outside this one, and for an automatic layer of ours inside it.
-        environ[ENVIRON_KEY] = session_context
         response_header = (policy.header_name, session_context.id)
         # A link can carry a query parameter to anyone: such an id never goes into the cookie.
         cookie = policy.session_cookie
@@ -96,8 +90,6 @@ class SessionMiddleware:
             exc_info: OptExcInfo | None = None,
             /,
         ) -> Callable[[bytes], object]:
-            if type(headers) is not list:
-                headers = list(headers)  # an iterator would be empty after the look below
             for name, _ in headers:
                 if name.lower() == header_lower:
                     break  # the app chose its own value
