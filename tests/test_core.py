@@ -24,6 +24,7 @@ from ops_session import (
 )
 from ops_session._core import (
     add_request_listener,
+    note_session,
     notify_request_started,
     remove_request_listener,
     request_listeners,
@@ -375,3 +376,19 @@ def test_require_session_returns_the_current_session() -> None:
 def test_require_session_outside_a_session_says_how_to_open_one() -> None:
     with pytest.raises(LookupError, match=r"No session is current: .* `with session\(\):`"):
         require_session()
+
+
+def test_a_listener_whose_object_is_gone_is_skipped() -> None:
+    request_listeners.append(lambda: None)  # a weak reference whose object was just dropped
+    try:
+        notify_request_started(SessionContext(id="nobody-1"))
+    finally:
+        request_listeners.pop()
+
+
+def test_a_note_of_ours_joins_the_exceptions_own_notes() -> None:
+    error = RuntimeError("with notes")
+    error.add_note("the app's own note")
+    note_session(error, SessionContext(id="noted-1"))
+    note_session(error, SessionContext(id="noted-1"))  # the same session again: nothing new
+    assert error.__notes__ == ["the app's own note", "ops-session: raised in session noted-1"]
