@@ -473,3 +473,15 @@ def test_every_variable_reaches_django_and_its_middleware_loads(
     assert response.headers[SESSION_HEADER_NAME] == "cookie-1"
     assert response.headers["Set-Cookie"].strip().startswith("sid=cookie-1;")
     assert "Max-Age=600" in response.headers["Set-Cookie"]
+
+
+async def test_the_automatic_layer_decides_once_and_serves_every_request(
+    instrumented: SessionInstrumentor,
+) -> None:
+    app = fastapi_app()
+    flask = flask_app()
+    for session_id in ("again-1", "again-2"):
+        asgi_response = await get(app, {SESSION_HEADER_NAME: session_id})
+        wsgi_response = Client(flask).get("/session", headers={SESSION_HEADER_NAME: session_id})
+        assert asgi_response.json()["id"] == session_id
+        assert wsgi_response.json == {"id": session_id, "attributes": {"from": "environment"}}

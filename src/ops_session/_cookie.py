@@ -69,7 +69,7 @@ class SessionCookie:
                     return []  # the app set, rotated or deleted the cookie itself
             elif name == "cache-control":
                 cache_control = [*(cache_control or ()), value]
-            elif name == "vary":
+            else:  # vary: the adapters pass these three names only
                 tokens = {token.strip().lower() for token in value.split(",")}
                 varies_on_cookie = varies_on_cookie or bool(tokens & {"*", "cookie"})
         set_cookie = self.value(session_id, secure)
