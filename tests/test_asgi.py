@@ -4,6 +4,7 @@ import asyncio
 import contextvars
 import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import ops_session.asgi
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
 from ops_session._core import (
+    SHARED_EXCEPTION_NOTE,
     activate,
     add_request_listener,
     deactivate,
@@ -307,7 +309,8 @@ async def test_custom_header_generator_and_validator() -> None:
         pytest.param({"header_name": "bad header"}, ValueError, "header_name", id="header-space"),
         pytest.param({"header_name": ""}, ValueError, "header_name", id="header-empty"),
         pytest.param({"header_name": b"x"}, ValueError, "header_name", id="header-bytes"),
-        pytest.param({"generator": "uuid"}, TypeError, "generator", id="generator"),
+        pytest.param({"generator": 3}, TypeError, "generator", id="generator"),
+        pytest.param({"generator": "uuid"}, ValueError, "dotted path", id="generator-path"),
         pytest.param({"validator": True}, TypeError, "validator", id="validator"),
         pytest.param({"on_invalid": "ignore"}, ValueError, "'generate' or 'reject'", id="mode"),
         pytest.param({"attributes": 3}, TypeError, "attributes must be", id="attributes"),
@@ -683,3 +686,103 @@ async def test_request_listeners_hear_each_request_session_inside_it() -> None:
     finally:
         remove_request_listener(listener)
     assert heard == [("h-1", True)]
+
+
+# One-shot header iterables: the ASGI spec allows any iterable, and an iterator is read once.
+
+
+async def respond_ok(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def one_shot(*headers: tuple[bytes, bytes]) -> Iterator[tuple[bytes, bytes]]:
+    yield from headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "options"),
+    [
+        pytest.param((b"mirascope-session-id", b"valid-1"), {}, id="valid-id"),
+        pytest.param((b"x-other", b"1"), {"update_request_header": False}, id="not-updated"),
+    ],
+)
+async def test_the_app_sees_every_request_header_of_a_one_shot_iterable(
+    headers: tuple[bytes, bytes], options: dict[str, Any]
+) -> None:
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(list(scope["headers"]))
+        await respond_ok(scope, receive, send)
+
+    scope = http_scope()
+    scope["headers"] = one_shot((b"host", b"testserver"), headers)
+    await run(SessionMiddleware(app, **options), scope)
+    assert seen == [[(b"host", b"testserver"), headers]]
+
+
+@pytest.mark.parametrize(
+    ("headers", "options"),
+    [
+        pytest.param((b"cookie", b"sid=cookie-1"), {"cookie": "sid"}, id="cookie"),
+        pytest.param((b"x-legacy", b"cookie-1"), {"also_accept": ["X-Legacy"]}, id="also-accept"),
+    ],
+)
+async def test_other_places_are_read_from_a_one_shot_iterable(
+    headers: tuple[bytes, bytes], options: dict[str, Any]
+) -> None:
+    scope = http_scope()
+    scope["headers"] = one_shot(headers)
+    (start, _) = await run(SessionMiddleware(respond_ok, **options), scope)
+    assert session_headers(start) == [b"cookie-1"]
+
+
+async def test_a_one_shot_response_header_iterable_with_the_apps_own_id_goes_out_whole() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = one_shot((b"content-type", b"text/plain"), (b"mirascope-session-id", b"app-1"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    (start, _) = await run(SessionMiddleware(app), http_scope())
+    assert start["headers"] == [
+        (b"content-type", b"text/plain"),
+        (b"mirascope-session-id", b"app-1"),
+    ]
+
+
+# One exception object raised by many requests.
+
+
+async def test_an_exception_object_raised_by_many_requests_keeps_one_note() -> None:
+    shared = RuntimeError("the same object every time")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise shared
+
+    middleware = SessionMiddleware(app)
+    for _ in range(50):
+        with pytest.raises(RuntimeError):
+            await run(middleware, http_scope((b"mirascope-session-id", b"same-1")))
+    assert shared.__notes__ == ["ops-session: raised in session same-1"]
+
+
+async def test_requests_awaiting_one_failed_task_name_no_other_users_session() -> None:
+    shared: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await shared  # a single-flight call that several users' requests wait on
+
+    middleware = SessionMiddleware(app)
+    requests = [
+        asyncio.create_task(run(middleware, http_scope((b"mirascope-session-id", user))))
+        for user in (b"user-a", b"user-b", b"user-c")
+    ]
+    await asyncio.sleep(0)
+    shared.set_exception(RuntimeError("upstream failed"))
+    errors = await asyncio.gather(*requests, return_exceptions=True)
+    error = errors[0]
+    assert all(raised is error for raised in errors)
+    assert isinstance(error, RuntimeError)
+    assert error.__notes__ == [SHARED_EXCEPTION_NOTE]
+    assert not any("user-" in note for note in error.__notes__)

@@ -226,9 +226,12 @@ def test_other_header_wins_over_query_param_and_cookie(call: Call) -> None:
     assert outcome.request_header == "from-legacy"
 
 
-def test_query_param_wins_over_cookie(call: Call) -> None:
+def test_cookie_wins_over_query_param(call: Call) -> None:
+    """Only the site sets its cookie; anyone can send a link that names an id (fixation)."""
     outcome = call((b"cookie", b"sid=from-cookie"), query=b"session_id=from-query", **BROWSER)
-    assert outcome.session_id == "from-query"
+    assert outcome.session_id == "from-cookie"
+    outcome = call(query=b"session_id=from-query", **BROWSER)
+    assert outcome.session_id == "from-query"  # without a cookie the query parameter counts
 
 
 def test_other_header_names_first_valid_one_wins_in_the_order_given(call: Call) -> None:
@@ -307,9 +310,11 @@ def test_invalid_header_is_not_overridden_by_query_param_or_cookie(call: Call) -
     assert is_generated(outcome.session_id)
 
 
-def test_invalid_query_param_is_not_overridden_by_the_cookie(call: Call) -> None:
-    outcome = call((b"cookie", b"sid=from-cookie"), query=b"session_id=%3Cx%3E", **BROWSER)
+def test_invalid_cookie_is_not_overridden_by_the_query_param(call: Call) -> None:
+    outcome = call((b"cookie", b"sid=%3Cx%3E"), query=b"session_id=from-query", **BROWSER)
     assert is_generated(outcome.session_id)
+    outcome = call((b"cookie", b"sid=from-cookie"), query=b"session_id=%3Cx%3E", **BROWSER)
+    assert outcome.session_id == "from-cookie"  # the query parameter is not even read
 
 
 @pytest.mark.parametrize(
@@ -342,7 +347,7 @@ def test_rejection_body_names_the_places(call: Call) -> None:
     policy = WSGISessionMiddleware(lambda *args: [], on_invalid="reject", **BROWSER).policy
     assert policy.rejection_body == (
         b"Invalid session id in the Mirascope-Session-Id header, the X-Mirascope-Session-Id "
-        b"header, the session_id query parameter or the sid cookie.\n"
+        b"header, the sid cookie or the session_id query parameter.\n"
     )
 
 
@@ -403,7 +408,7 @@ def test_cookie_unsafe_ids_of_a_custom_validator_are_not_written_into_a_cookie(
     assert call((HEADER, b"ok-1"), **options).values("set-cookie")[0].startswith("sid=ok-1;")
 
 
-def test_websocket_accept_carries_the_header_and_cookie_for_a_query_param_id() -> None:
+def test_websocket_accept_carries_the_header_and_cookie() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
@@ -423,14 +428,16 @@ def test_websocket_accept_carries_the_header_and_cookie_for_a_query_param_id() -
         "type": "websocket",
         "scheme": "wss",
         "path": "/ws",
-        "query_string": b"session_id=ws-1",
-        "headers": [(b"cookie", b"sid=old")],
+        "query_string": b"",
+        "headers": [(HEADER, b"ws-1"), (b"cookie", b"sid=old")],
     }
     middleware = SessionMiddleware(app, query_param="session_id", cookie="sid", set_cookie=True)
     asyncio.run(middleware(scope, receive, send))
     assert sent[0]["headers"] == [
         (HEADER, b"ws-1"),
+        (b"cache-control", b"private"),
         (b"set-cookie", b"sid=ws-1; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax; Secure"),
+        (b"vary", b"Cookie"),
     ]
     assert sent[1]["text"] == "ws-1"
 
@@ -488,3 +495,153 @@ def test_a_policy_without_a_reader_refuses_other_places() -> None:
             update_request_header=True,
             query_param="session_id",
         )
+
+
+# --- the cookie: the app's wins, links never fix it, caches keep it private ------------------
+
+COOKIE: dict[str, Any] = {"cookie": "sid", "set_cookie": True}
+
+
+@pytest.mark.parametrize(
+    "app_cookie",
+    [b"sid=; Path=/; Max-Age=0", b"sid=rotated-1; Path=/", b" sid =rotated-2"],
+    ids=["deleted", "rotated", "spaced"],
+)
+def test_the_apps_own_session_cookie_wins(call: Call, app_cookie: bytes) -> None:
+    outcome = call(
+        (b"cookie", b"sid=chat-1"),
+        response_headers=[(b"set-cookie", b"theme=dark"), (b"set-cookie", app_cookie)],
+        **COOKIE,
+    )
+    assert outcome.values("set-cookie") == ["theme=dark", app_cookie.decode()]
+
+
+def test_a_query_parameter_id_is_never_written_into_the_cookie(call: Call) -> None:
+    outcome = call(query=b"session_id=from-link", query_param="session_id", **COOKIE)
+    assert outcome.session_id == "from-link"  # this request runs in it ...
+    assert outcome.values("set-cookie") == []  # ... but the browser does not keep it
+
+
+def test_a_response_with_our_cookie_is_private_to_caches_and_varies_on_cookie(call: Call) -> None:
+    outcome = call((HEADER, b"chat-1"), **COOKIE)
+    assert outcome.values("cache-control") == ["private"]
+    assert outcome.values("vary") == ["Cookie"]
+
+
+@pytest.mark.parametrize(
+    ("app_headers", "cookie_sent"),
+    [
+        pytest.param([(b"cache-control", b"public, max-age=60")], False, id="public"),
+        pytest.param([(b"cache-control", b"max-age=60")], False, id="max-age"),
+        pytest.param([(b"cache-control", b"S-Maxage=60")], False, id="s-maxage"),
+        pytest.param([(b"cache-control", b"private, max-age=60")], True, id="private"),
+        pytest.param([(b"cache-control", b"no-store")], True, id="no-store"),
+        pytest.param([(b"cache-control", b"No-Cache")], True, id="no-cache"),
+        pytest.param(
+            [(b"cache-control", b"max-age=60"), (b"cache-control", b"private")], True, id="two"
+        ),
+    ],
+)
+def test_the_apps_cache_control_stands_and_a_shareable_response_gets_no_cookie(
+    call: Call, app_headers: list[tuple[bytes, bytes]], cookie_sent: bool
+) -> None:
+    outcome = call((HEADER, b"chat-1"), response_headers=app_headers, **COOKIE)
+    assert outcome.values("cache-control") == [value.decode() for _, value in app_headers]
+    assert bool(outcome.values("set-cookie")) is cookie_sent
+
+
+@pytest.mark.parametrize(
+    ("vary", "added"),
+    [
+        pytest.param(b"Accept-Encoding", ["Cookie"], id="other"),
+        pytest.param(b"accept-encoding, COOKIE", [], id="covered"),
+        pytest.param(b"*", [], id="star"),
+    ],
+)
+def test_vary_is_added_unless_the_apps_covers_cookie(
+    call: Call, vary: bytes, added: list[str]
+) -> None:
+    outcome = call((HEADER, b"chat-1"), response_headers=[(b"vary", vary)], **COOKIE)
+    assert outcome.values("vary") == [vary.decode(), *added]
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_reject_mode_clears_a_stale_invalid_cookie(call: Call, scheme: str) -> None:
+    outcome = call((b"cookie", b"sid=<stale>"), scheme=scheme, on_invalid="reject", **COOKIE)
+    assert outcome.status == 400
+    secure = "; Secure" if scheme == "https" else ""
+    assert outcome.values("set-cookie") == [
+        f"sid=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
+    ]
+
+
+def test_reject_mode_leaves_a_valid_cookie_and_one_it_does_not_own(call: Call) -> None:
+    valid = call((HEADER, b"a b"), (b"cookie", b"sid=ok-1"), on_invalid="reject", **COOKIE)
+    assert valid.status == 400 and valid.values("set-cookie") == []
+    not_ours = call((b"cookie", b"sid=<x>"), cookie="sid", on_invalid="reject")
+    assert not_ours.status == 400 and not_ours.values("set-cookie") == []
+
+
+@pytest.mark.parametrize("placeholder", [b"null", b"undefined", b"None"])
+def test_clients_sending_a_placeholder_get_sessions_of_their_own(
+    call: Call, placeholder: bytes
+) -> None:
+    first, second = call((HEADER, placeholder)), call((HEADER, placeholder))
+    assert is_generated(first.session_id) and is_generated(second.session_id)
+    assert first.session_id != second.session_id
+
+
+# --- decided when the response starts, after inner layers corrected the request -------------
+
+
+def test_asgi_secure_follows_the_scheme_an_inner_proxy_headers_layer_corrected() -> None:
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = SessionMiddleware(
+        ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1"),  # type: ignore[arg-type]
+        **COOKIE,
+    )
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    scope: Scope = {
+        "type": "http",
+        "scheme": "http",  # TLS ended at the proxy in front
+        "client": ("127.0.0.1", 5000),
+        "path": "/",
+        "query_string": b"",
+        "headers": [(HEADER, b"chat-1"), (b"x-forwarded-proto", b"https")],
+    }
+    asyncio.run(middleware(scope, receive, send))
+    (set_cookie,) = [value for name, value in sent[0]["headers"] if name == b"set-cookie"]
+    assert set_cookie.endswith(b"; Secure")
+
+
+def test_wsgi_secure_follows_the_scheme_an_inner_proxy_fix_corrected() -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return [b""]
+
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    environ.update(HTTP_MIRASCOPE_SESSION_ID="chat-1", HTTP_X_FORWARDED_PROTO="https")
+    answer: list[list[tuple[str, str]]] = []
+    middleware = WSGISessionMiddleware(ProxyFix(app, x_proto=1), **COOKIE)
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        answer.append(headers)
+
+    middleware(environ, start_response)
+    (set_cookie,) = [value for name, value in answer[0] if name == "Set-Cookie"]
+    assert set_cookie.endswith("; Secure")

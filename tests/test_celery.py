@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from celery import Celery, Task
 from celery.signals import after_task_publish, before_task_publish, task_postrun, task_prerun
 
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
-from ops_session.celery import propagate_sessions
+from ops_session.celery import propagate_sessions, propagate_sessions_automatically
 
 
 def current_id() -> str | None:
@@ -205,3 +206,49 @@ def test_prerun_twice_for_one_task_id_restores_in_reverse_order(app: Celery) -> 
     task_postrun.send(sender=task, task_id="task-1", task=task, args=(), kwargs={})
     task.pop_request()
     assert current_session() is None
+
+
+def test_two_executions_of_one_task_id_on_threads_each_restore_their_own(
+    app: Celery, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A threads pool can run one id twice at once (a redelivery): tokens are per execution."""
+    both_running = threading.Barrier(2, timeout=10)
+    seen: dict[str, str | None] = {}
+    after: dict[str, SessionContext | None] = {}
+
+    @app.task(bind=True)
+    def work(self: Task[[], None]) -> None:
+        both_running.wait()  # both executions are between prerun and postrun now
+        seen[threading.current_thread().name] = current_id()
+
+    def execute(session_id: str) -> None:
+        work.apply(task_id="same-id", headers={SESSION_HEADER_NAME: session_id})
+        after[session_id] = current_session()
+
+    threads = [threading.Thread(target=execute, args=(name,), name=name) for name in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert seen == {"one": "one", "two": "two"}
+    assert after == {"one": None, "two": None}  # each thread's session was restored
+    assert not [record for record in caplog.records if "raised" in record.getMessage()]
+
+
+def test_an_explicit_call_replaces_the_automatic_setting() -> None:
+    automatic = Celery("automatic", broker="memory://", set_as_current=False)
+    propagate_sessions_automatically(automatic)
+    propagate_sessions_automatically(automatic)  # again: still the automatic setting
+    propagate_sessions(automatic, generate=True)  # the app's own choice wins, no ValueError
+    propagate_sessions(automatic, generate=True)
+    with pytest.raises(ValueError, match="generate=True"):
+        propagate_sessions(automatic, generate=False)  # two explicit settings do conflict
+    explicit = Celery("explicit", broker="memory://", set_as_current=False)
+    propagate_sessions(explicit, generate=True)
+    propagate_sessions_automatically(explicit)  # leaves the app's own setting alone
+    propagate_sessions(explicit, generate=True)
+
+
+def test_generate_must_be_a_bool(app: Celery) -> None:
+    with pytest.raises(TypeError, match="generate=True or False, got 'yes'"):
+        propagate_sessions(app, generate="yes")  # type: ignore[arg-type]

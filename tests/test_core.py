@@ -24,6 +24,7 @@ from ops_session import (
 )
 from ops_session._core import (
     add_request_listener,
+    note_session,
     notify_request_started,
     remove_request_listener,
     request_listeners,
@@ -251,7 +252,22 @@ def test_extract_session_id_reads_case_insensitive_mappings() -> None:
         pytest.param(str(uuid.uuid4()), True, id="uuid4"),
         pytest.param("0" * 32, True, id="nginx-request-id"),
         pytest.param("01ARZ3NDEKTSV4RRFFQ69G5FAV", True, id="ulid"),
-        pytest.param("user@example.com:chat/42~v2+a=b_c.d", True, id="every-punctuation"),
+        pytest.param("user@example.com:chat-42~v2+a=b_c.d", True, id="every-punctuation"),
+        pytest.param("a1B2-c3D4_e5F6", True, id="base64url"),
+        pytest.param("...x", True, id="leading-dots-then-more"),
+        pytest.param("nullable", True, id="longer-than-a-placeholder"),
+        pytest.param("xnull", True, id="ends-like-a-placeholder"),
+        # A client with nothing stored sends a placeholder: all such clients would share one.
+        *(
+            pytest.param(placeholder, False, id=f"placeholder-{placeholder}")
+            for placeholder in ("null", "undefined", "None", "NULL", "nil", "NaN", "true", "false")
+        ),
+        # No id is a path.
+        pytest.param("../../x", False, id="traversal"),
+        pytest.param("..", False, id="dot-dot"),
+        pytest.param(".", False, id="dot"),
+        pytest.param("/etc/passwd", False, id="absolute-path"),
+        pytest.param("chat/42", False, id="slash"),
         pytest.param("a" * 128, True, id="128-chars"),
         pytest.param("a" * 129, False, id="129-chars"),
         pytest.param("a" * 8000, False, id="8000-chars"),
@@ -343,7 +359,7 @@ def test_request_listeners_are_added_once_and_removed() -> None:
     add_request_listener(listener)
     add_request_listener(listener)
     try:
-        assert request_listeners.count(listener) == 1
+        assert [reference() for reference in request_listeners].count(listener) == 1
         notify_request_started(SessionContext(id="listened-1"))
     finally:
         remove_request_listener(listener)
@@ -360,3 +376,19 @@ def test_require_session_returns_the_current_session() -> None:
 def test_require_session_outside_a_session_says_how_to_open_one() -> None:
     with pytest.raises(LookupError, match=r"No session is current: .* `with session\(\):`"):
         require_session()
+
+
+def test_a_listener_whose_object_is_gone_is_skipped() -> None:
+    request_listeners.append(lambda: None)  # a weak reference whose object was just dropped
+    try:
+        notify_request_started(SessionContext(id="nobody-1"))
+    finally:
+        request_listeners.pop()
+
+
+def test_a_note_of_ours_joins_the_exceptions_own_notes() -> None:
+    error = RuntimeError("with notes")
+    error.add_note("the app's own note")
+    note_session(error, SessionContext(id="noted-1"))
+    note_session(error, SessionContext(id="noted-1"))  # the same session again: nothing new
+    assert error.__notes__ == ["the app's own note", "ops-session: raised in session noted-1"]

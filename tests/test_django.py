@@ -246,12 +246,24 @@ def generates_bad_ids() -> str:
         pytest.param({"colour": 1}, "no option 'colour'", id="unknown"),
         pytest.param({"header_name": "a b"}, "header_name", id="header-name"),
         pytest.param({"generator": 42}, "generator", id="generator"),
-        pytest.param({"generator": "no.such.module"}, "['generator']", id="generator-path"),
+        pytest.param(
+            {"generator": "no.such.module"},
+            "generator must be a callable or its dotted path",
+            id="generator-path",
+        ),
         pytest.param({"generator": f"{__name__}.generates_bad_ids"}, "generator", id="gen-bad"),
-        pytest.param({"validator": "nowhere"}, "['validator']", id="validator-path"),
+        pytest.param(
+            {"validator": "nowhere"},
+            "validator must be a callable or its dotted path",
+            id="validator-path",
+        ),
         pytest.param({"on_invalid": "drop"}, "on_invalid", id="on-invalid"),
         pytest.param({"attributes": 3}, "attributes", id="attributes"),
-        pytest.param({"attributes": "tests.nothing"}, "['attributes']", id="attributes-path"),
+        pytest.param(
+            {"attributes": "tests.nothing"},
+            "attributes must be a callable or its dotted path",
+            id="attributes-path",
+        ),
         pytest.param({"update_request_header": "yes"}, "update_request_header", id="update"),
     ],
 )
@@ -555,3 +567,84 @@ def test_server_span_carries_the_session_when_ours_runs_first() -> None:
     spans = spans_of_one_request(ours_outside=True)
     assert spans["SpanKind.SERVER"].attributes["session.id"] == "otel-1"
     assert spans["SpanKind.INTERNAL"].attributes["session.id"] == "otel-1"
+
+
+# --- the browser options, with the ASGI and WSGI middlewares' meaning ------------------------
+
+BROWSER: dict[str, Any] = {
+    "attributes": project_settings.OPS_SESSION["attributes"],
+    "also_accept": ["X-Legacy-Id"],
+    "query_param": "session_id",
+    "cookie": "sid",
+    "set_cookie": True,
+    "cookie_max_age": 600,
+}
+
+
+@pytest.mark.parametrize("path", ["/session", "/session-async"])
+def test_the_id_comes_from_the_other_places_as_in_the_middlewares(path: str) -> None:
+    with override_settings(OPS_SESSION=BROWSER):
+        from_cookie = Client(HTTP_COOKIE="sid=cookie-1").get(path)
+        from_legacy = client(**{"X-Legacy-Id": "legacy-1"}).get(path)
+        from_query = client().get(path + "?session_id=query-1")
+        cookie_over_query = Client(HTTP_COOKIE="sid=cookie-2").get(path + "?session_id=q-2")
+    assert from_cookie.json()["id"] == from_cookie[SESSION_HEADER_NAME] == "cookie-1"
+    assert from_legacy.json()["id"] == "legacy-1"
+    assert from_query.json()["id"] == "query-1"
+    assert cookie_over_query.json()["id"] == "cookie-2"
+    morsel = from_cookie.cookies["sid"]
+    assert (morsel.value, morsel["max-age"], morsel["path"]) == ("cookie-1", "600", "/")
+    assert morsel["httponly"] and morsel["samesite"] == "Lax" and not morsel["secure"]
+    assert from_cookie["Cache-Control"] == "private" and from_cookie["Vary"] == "Cookie"
+    assert "sid" not in from_query.cookies  # a link's id is never persisted
+
+
+def test_the_cookie_is_secure_when_django_sees_https() -> None:
+    with override_settings(OPS_SESSION=BROWSER):
+        response = client().get("/session", secure=True)
+    assert response.cookies["sid"]["secure"]
+
+
+def test_the_views_own_session_cookie_wins() -> None:
+    def rotate(request: HttpRequest) -> HttpResponse:
+        response = HttpResponse("rotated")
+        response.set_cookie("sid", "rotated-1")
+        return response
+
+    request = RequestFactory().get("/", HTTP_COOKIE="sid=old-1")
+    with override_settings(OPS_SESSION=BROWSER):
+        response = SessionMiddleware(rotate)(request)
+    assert response.cookies["sid"].value == "rotated-1"  # type: ignore[union-attr]
+
+
+def test_reject_mode_clears_a_stale_invalid_cookie() -> None:
+    with override_settings(OPS_SESSION={**BROWSER, "on_invalid": "reject"}):
+        response = Client(HTTP_COOKIE="sid=<stale>").get("/session")
+        kept = Client(HTTP_COOKIE="sid=ok-1").get("/session", headers=header(id="a b"))
+    assert response.status_code == 400
+    assert response.cookies["sid"].value == "" and response.cookies["sid"]["max-age"] == "0"
+    assert kept.status_code == 400 and "sid" not in kept.cookies
+
+
+def test_manage_py_check_flags_a_misspelt_key() -> None:
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with override_settings(OPS_SESSION={"on_invalide": "reject"}):
+        with pytest.raises(SystemCheckError, match=r"ops_session.E001.*did you mean 'on_invalid'"):
+            call_command("check")
+    with override_settings(OPS_SESSION={"on_invalid": "reject"}):
+        call_command("check")
+
+
+def test_the_app_config_registers_the_check() -> None:
+    from django.apps import apps
+    from django.core import checks
+
+    from ops_session.django import OpsSessionConfig, check_settings
+
+    config = OpsSessionConfig.create("ops_session.django.OpsSessionConfig")
+    assert (config.name, config.label) == ("ops_session", "ops_session")
+    config.ready()
+    assert check_settings in checks.registry.registry.registered_checks
+    assert apps.ready

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated, Any
 
 import flask
@@ -14,12 +15,15 @@ from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OpenTe
 from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
+from whitenoise import WhiteNoise  # type: ignore[import-untyped]
 
 from ops_session import (
     SESSION_HEADER_NAME,
     SessionContext,
     SessionMiddleware,
+    WSGISessionMiddleware,
     current_session,
     install,
     require_session,
@@ -172,7 +176,7 @@ def test_options_are_checked_at_once() -> None:
     with pytest.raises(RuntimeError, match="validator rejects"):
         install(FastAPI(), generator=lambda: "not valid")
     with pytest.raises(ValueError, match="on_invalid"):
-        install(flask_app(), on_invalid="ignore")
+        install(flask_app(), on_invalid="ignore")  # type: ignore[arg-type]
 
 
 def test_installing_twice_or_beside_add_middleware_says_what_to_do() -> None:
@@ -216,3 +220,29 @@ def test_flask_instrumentor_server_span_runs_in_the_session(
         span for span in tracing.exporter.get_finished_spans() if span.kind == SpanKind.SERVER
     ]
     assert (server_span.attributes or {}).get("session.id") == "install-1"
+
+
+@pytest.mark.parametrize("wrapper", ["ours", "whitenoise", "werkzeug"])
+def test_installing_on_a_flask_app_that_wraps_its_own_layer_says_what_to_do(
+    wrapper: str, tmp_path: Path
+) -> None:
+    app = flask_app()
+    layer: Any = WSGISessionMiddleware(app.wsgi_app)
+    if wrapper == "whitenoise":
+        layer = WhiteNoise(layer, root=str(tmp_path))  # keeps it as `.application`
+    elif wrapper == "werkzeug":
+        layer = ProxyFix(layer)  # keeps it as `.app`
+    app.wsgi_app = layer  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="already has WSGISessionMiddleware around its wsgi_app"):
+        install(app)
+    assert type(app) is flask.Flask  # left as it was
+
+
+def test_a_subclass_of_our_middleware_counts_as_ours() -> None:
+    class Mine(SessionMiddleware):
+        pass
+
+    app = Starlette()
+    app.add_middleware(Mine)
+    with pytest.raises(RuntimeError, match="add_middleware"):
+        install(app)

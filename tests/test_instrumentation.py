@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import flask
@@ -24,6 +25,7 @@ from opentelemetry.trace import NoOpTracerProvider
 from starlette.applications import Starlette
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
+from whitenoise import WhiteNoise  # type: ignore[import-untyped]
 
 import ops_session.celery
 from ops_session import (
@@ -390,3 +392,96 @@ def test_a_carrier_that_is_no_mapping_gets_nothing_under_an_allow_list() -> None
 class ListSetter(Setter[list[tuple[str, str]]]):
     def set(self, carrier: list[tuple[str, str]], key: str, value: str) -> None:
         carrier.append((key, value))  # pragma: no cover (never reached: nothing is sent)
+
+
+def test_the_apps_own_propagate_sessions_wins(instrumented: SessionInstrumentor) -> None:
+    app = Celery("own-choice", set_as_current=False)  # patched: propagates with generate=False
+    ops_session.celery.propagate_sessions(app, generate=True)  # imports, and the choice stands
+    assert ops_session.celery._apps[app] is True
+
+
+COOKIE_OPTIONS: dict[str, Any] = {"cookie": "sid", "set_cookie": True}
+
+
+def one_layer(response_headers: list[tuple[str, str]], body_id: str) -> None:
+    """What a request carrying only the cookie `sid=cookie-1` gets back from one layer of ours."""
+    assert body_id == "cookie-1"  # the explicit layer's cookie was read: no new id
+    names = [name.lower() for name, _ in response_headers]
+    assert names.count(SESSION_HEADER_NAME.lower()) == 1
+    set_cookies = [value for name, value in response_headers if name.lower() == "set-cookie"]
+    assert len(set_cookies) == 1 and set_cookies[0].startswith("sid=cookie-1;")
+
+
+async def test_an_app_wrapped_in_our_asgi_layer_outside_runs_that_layer_alone(
+    instrumented: SessionInstrumentor,
+) -> None:
+    app = SessionMiddleware(fastapi_app(), **COOKIE_OPTIONS)  # the README's form
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/session", headers={"Cookie": "sid=cookie-1"})
+    one_layer(list(response.headers.multi_items()), response.json()["id"])
+    assert response.json()["attributes"] is None  # not the environment's: that layer never ran
+
+
+@pytest.mark.parametrize("outside", [False, True], ids=["whitenoise-inside", "ours-outside"])
+def test_a_flask_app_with_our_wsgi_layer_anywhere_runs_that_layer_alone(
+    instrumented: SessionInstrumentor, outside: bool, tmp_path: Path
+) -> None:
+    app = flask_app()
+    served: Any = app
+    if outside:
+        served = WSGISessionMiddleware(app, **COOKIE_OPTIONS)
+    else:
+        # WhiteNoise keeps the app it wraps as `.application`, not `.app`.
+        app.wsgi_app = WhiteNoise(  # type: ignore[method-assign]
+            WSGISessionMiddleware(app.wsgi_app, **COOKIE_OPTIONS), root=str(tmp_path)
+        )
+    response = Client(served, use_cookies=False).get("/session", headers={"Cookie": "sid=cookie-1"})
+    body = response.json
+    assert body is not None
+    one_layer(list(response.headers.items()), body["id"])
+    assert body["attributes"] is None
+
+
+def test_every_variable_reaches_django_and_its_middleware_loads(
+    monkeypatch: pytest.MonkeyPatch, provider: TracerProvider
+) -> None:
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    for variable, value in {
+        "OPS_SESSION_COOKIE": "sid",
+        "OPS_SESSION_SET_COOKIE": "true",
+        "OPS_SESSION_COOKIE_MAX_AGE": "600",
+        "OPS_SESSION_QUERY_PARAM": "session_id",
+        "OPS_SESSION_ALSO_ACCEPT": "X-Mirascope-Session-Id",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    configure_django()
+    instrumentor = SessionInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        with override_settings(MIDDLEWARE=[]):
+            del settings.OPS_SESSION  # the environment's options are copied in
+            handler = WSGIHandler()  # loads the middleware: no ImproperlyConfigured
+            response = Client(handler, use_cookies=False).get(
+                "/session", headers={"Cookie": "sid=cookie-1"}
+            )
+    finally:
+        instrumentor.uninstrument()
+    assert response.headers[SESSION_HEADER_NAME] == "cookie-1"
+    assert response.headers["Set-Cookie"].strip().startswith("sid=cookie-1;")
+    assert "Max-Age=600" in response.headers["Set-Cookie"]
+
+
+async def test_the_automatic_layer_decides_once_and_serves_every_request(
+    instrumented: SessionInstrumentor,
+) -> None:
+    app = fastapi_app()
+    flask = flask_app()
+    for session_id in ("again-1", "again-2"):
+        asgi_response = await get(app, {SESSION_HEADER_NAME: session_id})
+        wsgi_response = Client(flask).get("/session", headers={SESSION_HEADER_NAME: session_id})
+        assert asgi_response.json()["id"] == session_id
+        assert wsgi_response.json == {"id": session_id, "attributes": {"from": "environment"}}

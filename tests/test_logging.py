@@ -188,3 +188,17 @@ def test_uninstalling_under_another_factory_says_what_to_do(record_factory: None
     with pytest.raises(RuntimeError, match="uninstall it first"):
         uninstall_record_factory()
     logging.setLogRecordFactory(ours)
+
+
+def test_installing_again_after_a_library_restored_its_factory_stamps_again(
+    record_factory: None,
+) -> None:
+    saved = logging.getLogRecordFactory()  # a library saves the factory it will wrap ...
+    install_record_factory()
+    logging.setLogRecordFactory(saved)  # ... and restores it on uninstrument, dropping ours
+    assert "session_id" not in vars(make_record())
+    install_record_factory()  # puts the stamping back rather than doing nothing
+    with session(id="back-1"):
+        assert vars(make_record())["session_id"] == "back-1"
+    uninstall_record_factory()
+    assert logging.getLogRecordFactory() is saved

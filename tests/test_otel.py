@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import logging
@@ -21,7 +22,7 @@ from opentelemetry.trace import SpanKind
 
 import ops_session._span_attributes
 from ops_session import SESSION_HEADER_NAME, SessionContext, session
-from ops_session._core import add_request_listener, request_listeners
+from ops_session._core import add_request_listener, notify_request_started, request_listeners
 from ops_session.otel import SessionPropagator, SessionSpanProcessor, extracted_session_id
 
 from .conftest import Tracing
@@ -187,11 +188,18 @@ def test_a_parent_span_with_a_foreign_session_value_is_not_followed(tracing: Tra
     assert finished(exporter)["child"] == {}
 
 
+def listeners() -> list[Any]:
+    """The registered request listeners themselves (the registry holds weak references)."""
+    return [reference() for reference in request_listeners]
+
+
 def test_the_request_listener_stamps_only_the_current_recording_server_span() -> None:
     provider, exporter = build_tracing(langfuse_session_id=True)
-    (listener,) = request_listeners
     tracer = provider.get_tracer("tests")
     context = SessionContext("listened-1", {"user": "ada"})
+    with tracer.start_as_current_span("before", kind=SpanKind.SERVER):
+        pass  # the processor listens from its first server span on
+    (listener,) = listeners()
     listener(context)  # no span at all
     for kind in (SpanKind.SERVER, SpanKind.INTERNAL, SpanKind.CLIENT):
         with tracer.start_as_current_span(kind.name, kind=kind):
@@ -209,17 +217,88 @@ def test_the_request_listener_stamps_only_the_current_recording_server_span() ->
         "langfuse.session.id": "listened-1",
         "mirascope.ops.session.attributes": '{"user":"ada"}',
     }
-    assert spans["INTERNAL"] == spans["CLIENT"] == spans["ended"] == {}
+    assert spans["INTERNAL"] == spans["CLIENT"] == spans["ended"] == spans["before"] == {}
+
+
+def start_server_span(provider: TracerProvider) -> None:
+    provider.get_tracer("tests").start_span("warm-up", kind=SpanKind.SERVER).end()
 
 
 def test_each_processor_registers_one_listener_until_it_shuts_down() -> None:
     first, second = SessionSpanProcessor(), SessionSpanProcessor()
+    assert not request_listeners  # constructing one registers nothing
+    provider = TracerProvider()
+    provider.add_span_processor(first)
+    provider.add_span_processor(second)
+    start_server_span(provider)
+    start_server_span(provider)
     add_request_listener(first.stamp_server_span)  # a bound method equals its twin: no second
-    assert request_listeners == [first.stamp_server_span, second.stamp_server_span]
+    assert listeners() == [first.stamp_server_span, second.stamp_server_span]
     first.shutdown()
     first.shutdown()
-    assert request_listeners == [second.stamp_server_span]
+    assert listeners() == [second.stamp_server_span]
     second.shutdown()
+
+
+def test_a_processor_added_again_after_shutdown_stamps_server_spans_again() -> None:
+    processor = SessionSpanProcessor()
+    old = TracerProvider()
+    old.add_span_processor(processor)
+    start_server_span(old)
+    old.shutdown()
+    assert not request_listeners
+    provider, exporter = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(processor)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("tests").start_as_current_span("request", kind=SpanKind.SERVER):
+        notify_request_started(SessionContext("again-1"))
+    provider.shutdown()
+    assert finished(exporter)["request"]["session.id"] == "again-1"
+
+
+def test_a_processor_dropped_without_shutdown_stops_listening() -> None:
+    provider = TracerProvider(shutdown_on_exit=False)  # else atexit keeps it alive
+    provider.add_span_processor(SessionSpanProcessor())
+    start_server_span(provider)
+    assert len(request_listeners) == 1
+    del provider  # never shut down: nothing but the registry could keep the processor alive
+    gc.collect()
+    assert not request_listeners
+    notify_request_started(SessionContext("nobody-1"))  # and no dead listener is called
+
+
+def test_a_processor_stamps_only_its_own_providers_server_spans() -> None:
+    ours, ours_exporter = build_tracing()
+    theirs, theirs_exporter = build_tracing(langfuse_session_id=True, attribute_prefix="s.")
+    start_server_span(theirs)  # both processors listen now
+    start_server_span(ours)
+    with ours.get_tracer("tests").start_as_current_span("request", kind=SpanKind.SERVER):
+        notify_request_started(SessionContext("own-1", {"user": "ada"}))
+    ours.shutdown()
+    theirs.shutdown()
+    assert finished(ours_exporter)["request"] == {
+        "session.id": "own-1",
+        "mirascope.ops.session.id": "own-1",
+        "mirascope.ops.session.attributes": '{"user":"ada"}',
+    }  # no langfuse.session.id nor s.user from the other provider's processor
+    assert "request" not in finished(theirs_exporter)
+
+
+def test_attributes_a_span_was_started_with_are_kept(tracing: Tracing) -> None:
+    provider, exporter = tracing
+    tracer = provider.get_tracer("tests")
+    with session(id="ours-1"):
+        with tracer.start_as_current_span("own", attributes={"session.id": "theirs-1"}):
+            pass
+        with tracer.start_as_current_span("plain", attributes={"other": 1}):
+            pass
+    spans = finished(exporter)
+    assert spans["own"] == {"session.id": "theirs-1", "mirascope.ops.session.id": "ours-1"}
+    assert spans["plain"] == {
+        "other": 1,
+        "session.id": "ours-1",
+        "mirascope.ops.session.id": "ours-1",
+    }
 
 
 def test_importing_the_integration_registers_nothing() -> None:

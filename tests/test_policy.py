@@ -298,3 +298,10 @@ def test_the_policy_builds_each_session_with_every_field(attributes: dict[str, A
     built, generated = decision
     assert generated
     assert dataclasses.asdict(built) == {"id": built.id, "attributes": attributes}
+
+
+def test_only_a_policy_that_reads_a_cookie_finds_one_invalid() -> None:
+    cookie_header = {"headers": [(b"cookie", b"sid=<x>")]}
+    assert not SessionMiddleware(ok_asgi_app).policy.invalid_cookie(cookie_header)
+    assert SessionMiddleware(ok_asgi_app, cookie="sid").policy.invalid_cookie(cookie_header)
+    assert not SessionMiddleware(ok_asgi_app, cookie="sid").policy.invalid_cookie({"headers": []})

@@ -16,7 +16,12 @@ from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import Client
 
 from ops_session import SESSION_HEADER_NAME, SessionContext, current_session, session
-from ops_session._core import add_request_listener, remove_request_listener
+from ops_session._core import (
+    SHARED_EXCEPTION_NOTE,
+    add_request_listener,
+    note_session,
+    remove_request_listener,
+)
 from ops_session.wsgi import SessionMiddleware
 
 from .support.hostile import hostile_text
@@ -404,3 +409,25 @@ def test_request_listeners_hear_each_request_session_inside_it() -> None:
     finally:
         remove_request_listener(listener)
     assert heard == [("heard-1", True)]
+
+
+def test_an_exception_object_left_by_two_sessions_names_neither() -> None:
+    shared = RuntimeError("the same object every time")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        raise shared
+
+    middleware = SessionMiddleware(app)
+    for user in ("user-a", "user-a", "user-b", "user-c"):
+        with pytest.raises(RuntimeError):
+            run_wsgi(middleware, wsgi_environ(session_id=user))
+        if user == "user-a":
+            assert shared.__notes__ == ["ops-session: raised in session user-a"]
+    assert shared.__notes__ == [SHARED_EXCEPTION_NOTE]
+
+
+def test_notes_that_are_not_a_list_are_left_alone() -> None:
+    error = RuntimeError("odd")
+    error.__notes__ = ("a tuple",)  # type: ignore[assignment]
+    note_session(error, SessionContext("odd-1"))
+    assert error.__notes__ == ("a tuple",)  # type: ignore[comparison-overlap]

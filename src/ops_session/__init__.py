@@ -17,6 +17,7 @@ from ._core import (
     session,
 )
 from ._install import install
+from ._options import SessionOptions
 from ._outgoing import OutgoingHosts, set_outgoing_hosts
 from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
@@ -33,6 +34,7 @@ __all__ = [
     "SESSION_HEADER_NAME",
     "SessionContext",
     "SessionMiddleware",
+    "SessionOptions",
     "WSGISessionMiddleware",
     "continue_session",
     "current_session",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import MethodType, TracebackType
 from typing import Never, NoReturn, TypeAlias
 
 from ._attributes import Jsonable, attributes_json, freeze_attributes
@@ -22,6 +23,7 @@ __all__ = [
     "CARRIABLE_SESSION_ID",
     "MAX_SESSION_ID_LENGTH",
     "SESSION_HEADER_NAME",
+    "SHARED_EXCEPTION_NOTE",
     "VALID_SESSION_ID",
     "Jsonable",
     "RequestListener",
@@ -40,7 +42,7 @@ __all__ = [
     "notify_request_started",
     "remove_request_listener",
     "request_listeners",
-    "session_note",
+    "note_session",
     "require_session",
     "session",
 ]
@@ -55,10 +57,18 @@ CARRIABLE_SESSION_ID = re.compile(r"[!-~]{1,1024}")
 """What any session id must be, whoever makes it: 1 to 1024 printable ASCII characters without
 spaces, so that every id a session can have fits unescaped in a header and a log line."""
 
-VALID_SESSION_ID = re.compile(rf"[A-Za-z0-9._:@+=/~-]{{1,{MAX_SESSION_ID_LENGTH}}}")
+VALID_SESSION_ID = re.compile(
+    # Not only dots: `.` and `..` are path segments, and ids end up in paths whatever one says.
+    r"(?!\.+\Z)"
+    rf"[A-Za-z0-9._:@+=~-]{{1,{MAX_SESSION_ID_LENGTH}}}"
+    # Not a placeholder that a client with nothing stored sends (`${null}` in JavaScript): every
+    # such client would share one session. Checked from the end, at no cost for longer ids.
+    r"(?<!^(?i:null|none|true))(?<!^(?i:nil|nan))(?<!^(?i:false))(?<!^(?i:undefined))"
+)
 """The default rule for incoming ids, by shape rather than as a UUID: nginx's `$request_id` and
 OpenTelemetry ids are not UUIDs. These token characters survive headers, URLs, log lines and
-span attributes unescaped."""
+span attributes unescaped; `/` is not among them, so that no id is a path (`../../x`,
+`/etc/passwd`). Ids of dots only and placeholders (`null`, `undefined`, `None`, ...) are refused."""
 
 _current_session: ContextVar[SessionContext | None] = ContextVar(
     "ops_session.current_session", default=None
@@ -223,9 +233,22 @@ def require_session() -> SessionContext:
 RequestListener: TypeAlias = Callable[[SessionContext], object]
 """Called with a request's session as soon as a middleware has made it current."""
 
-request_listeners: list[RequestListener] = []
-"""The registered `RequestListener`s. Middlewares test this list before calling
-`notify_request_started`, so with none registered a request pays one truth test."""
+request_listeners: list[Callable[[], RequestListener | None]] = []
+"""Weak references to the registered `RequestListener`s. Middlewares test this list before
+calling `notify_request_started`, so with none registered a request pays one truth test."""
+
+
+def _reference(listener: RequestListener) -> Callable[[], RequestListener | None]:
+    # A bound method is held weakly, so that its object (a span processor dropped with its
+    # provider) is not kept alive, nor called on every request, by this module.
+    if isinstance(listener, MethodType):
+        return weakref.WeakMethod(listener, _forget)
+    return lambda: listener
+
+
+def _forget(reference: object) -> None:
+    with suppress(ValueError):
+        request_listeners.remove(reference)  # type: ignore[arg-type]
 
 
 def add_request_listener(listener: RequestListener) -> None:
@@ -233,30 +256,55 @@ def add_request_listener(listener: RequestListener) -> None:
 
     This is how an integration reacts to a request's session, for example to stamp a server span
     that was opened before the session. It runs inside the request's context, before the app.
+    A bound method is held by weak reference: it stops being called when its object is dropped.
     """
-    if listener not in request_listeners:
-        request_listeners.append(listener)
+    if all(reference() != listener for reference in request_listeners):
+        request_listeners.append(_reference(listener))
 
 
 def remove_request_listener(listener: RequestListener) -> None:
     """Stop calling a listener added with `add_request_listener`; unknown listeners are ignored."""
-    if listener in request_listeners:
-        request_listeners.remove(listener)
+    for reference in list(request_listeners):
+        if reference() == listener:
+            _forget(reference)
 
 
 def notify_request_started(context: SessionContext) -> None:
     """Tell every registered listener that a request's session has started."""
-    for listener in request_listeners:
-        listener(context)
+    for reference in tuple(request_listeners):
+        listener = reference()
+        if listener is not None:
+            listener(context)
 
 
-def session_note(context: SessionContext) -> str:
-    """The note a middleware adds to an exception that leaves a request's session.
+_NOTE_PREFIX = "ops-session: "
+SHARED_EXCEPTION_NOTE = (
+    "ops-session: raised in more than one session (one exception object shared by several "
+    "requests); each request's log lines name its own session"
+)
+"""The note of an exception object that left several sessions (a failed shared task)."""
+
+
+def note_session(error: BaseException, context: SessionContext) -> None:
+    """Add the note that names the session an exception left, which the server's traceback prints.
 
     Servers log an unhandled exception's traceback after the session closed, so log fields
-    cannot name it there; the traceback prints its notes (PEP 678).
+    cannot name it there; the traceback prints its notes (PEP 678). An exception object can be
+    raised by many requests (a failed task that several requests await, a module-level error
+    raised again): it keeps one note of ours whatever happens, and once a second session sees it
+    that note names no session, so that no request's traceback names another user's session.
     """
-    return f"ops-session: raised in session {context.id}"
+    note = f"{_NOTE_PREFIX}raised in session {context.id}"
+    notes = getattr(error, "__notes__", None)
+    if notes is not None:
+        if not isinstance(notes, list):
+            return  # add_note would raise: leave the error as it is
+        for index, existing in enumerate(notes):
+            if isinstance(existing, str) and existing.startswith(_NOTE_PREFIX):
+                if existing != note:
+                    notes[index] = SHARED_EXCEPTION_NOTE
+                return
+    error.add_note(note)
 
 
 def extract_session_id(
@@ -351,9 +399,12 @@ os.register_at_fork(after_in_child=_forget_batch)
 def is_valid_session_id(value: str) -> bool:
     """Whether `value` is safe to accept as an incoming session id.
 
-    Valid ids have 1 to 128 characters from `A-Z a-z 0-9 . _ : @ + = / ~ -`: UUIDs, ULIDs,
-    nginx `$request_id` values and OpenTelemetry ids all pass, while anything that could break a
-    header, a log line or a URL does not.
+    Valid ids have 1 to 128 characters from `A-Z a-z 0-9 . _ : @ + = ~ -`: UUIDs, ULIDs,
+    nginx `$request_id` values, OpenTelemetry ids and base64url ids all pass, while anything that
+    could break a header, a log line or a URL does not. `/` is refused, so that no id is a path
+    (`../../x`, `/etc/passwd`), and so are ids of dots only (`.`, `..`) and the placeholders a
+    client with no id stored sends (`null`, `undefined`, `None`, `nil`, `NaN`, `true`, `false`,
+    in any case), which would put every such client in one session.
 
     Raises:
         TypeError: `value` is not a `str`.

@@ -12,9 +12,11 @@ outermost one: a 500 response, its error handler and any other middleware run in
 from __future__ import annotations
 
 from types import MethodType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
-from .asgi import SessionMiddleware
+from ._core import current_session
+from ._options import OPTIONS, SessionOptions, unknown_option
+from .asgi import STATE_KEY, SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
 __all__ = ["install", "install_automatically"]
@@ -24,6 +26,10 @@ AppT = TypeVar("AppT")
 _MIDDLEWARE_ATTRIBUTE = "_ops_session_middleware"
 _AUTOMATIC_ATTRIBUTE = "_ops_session_automatic"
 _installed_classes: dict[type[Any], type[Any]] = {}
+# Where WSGI and ASGI wrappers keep the app they wrap: werkzeug, OpenTelemetry and ours `.app`,
+# WhiteNoise `.application`, functools.wraps `__wrapped__`.
+_WRAPPED_ATTRIBUTES = ("app", "application", "__wrapped__")
+_MAX_WRAPPERS = 64
 
 
 async def _asgi_call(self: Any, scope: Any, receive: Any, send: Any) -> None:
@@ -34,20 +40,26 @@ def _wsgi_call(self: Any, environ: Any, start_response: Any) -> Any:
     return self.__dict__[_MIDDLEWARE_ATTRIBUTE](environ, start_response)
 
 
-def install(app: AppT, **options: Any) -> AppT:
+def install(app: AppT, **options: Unpack[SessionOptions[Any]]) -> AppT:
     """Run every request of a Starlette, FastAPI or Flask app in a session, outermost.
 
-    Takes the options of `SessionMiddleware` (`header_name`, `generator`, `attributes`, ...),
-    checks them now, so that a bad one stops the app at import, and returns the same `app`.
+    Takes the options of `SessionMiddleware` (`SessionOptions`: `header_name`, `generator`,
+    `attributes`, ...), checks them now, so that a bad one stops the app at import, and returns
+    the same `app`.
 
     Example:
         app = install(FastAPI())
 
     Raises:
-        TypeError: `app` is not a Starlette, FastAPI or Flask application, or an option is bad.
+        TypeError: `app` is not a Starlette, FastAPI or Flask application, or an option is
+            unknown (the message names the closest one) or bad.
         ValueError: An option has a bad value.
-        RuntimeError: The app already runs a session middleware (`install` or `add_middleware`).
+        RuntimeError: The app already runs a session middleware (`install`, `add_middleware`,
+            or a `wsgi_app` wrapped in `WSGISessionMiddleware`).
     """
+    for name in options:
+        if name not in OPTIONS:
+            raise unknown_option(name, "install()")
     app_class = type(app)
     installed = getattr(app, "__dict__", {})
     if installed.pop(_AUTOMATIC_ATTRIBUTE, False):
@@ -59,14 +71,18 @@ def install(app: AppT, **options: Any) -> AppT:
     kind = _kind(app_class)
     middleware: Any
     if kind == "asgi":
-        for layer in getattr(app, "user_middleware", ()):
-            if layer.cls is SessionMiddleware:
-                raise RuntimeError(
-                    f"{app!r} already has SessionMiddleware from add_middleware(); keep one: "
-                    "remove that call, or do not call install()."
-                )
+        if _adds_a_session_layer(app):
+            raise RuntimeError(
+                f"{app!r} already has SessionMiddleware from add_middleware(); keep one: "
+                "remove that call, or do not call install()."
+            )
         middleware = SessionMiddleware(MethodType(app_class.__call__, app), **options)
     elif kind == "wsgi":
+        if _wraps_a_session_layer(getattr(app, "wsgi_app", None)):
+            raise RuntimeError(
+                f"{app!r} already has WSGISessionMiddleware around its wsgi_app; keep one: "
+                "remove that wrapper, or do not call install()."
+            )
         middleware = WSGISessionMiddleware(MethodType(app_class.__call__, app), **options)
     else:
         raise TypeError(
@@ -81,41 +97,68 @@ def install(app: AppT, **options: Any) -> AppT:
 def install_automatically(app: Any, **options: Any) -> None:
     """`install(app)` for `opentelemetry-instrument`, unless the app runs a session layer itself.
 
-    Whether it does is known only once the app is set up, so the first call decides: an app with
-    `SessionMiddleware` among its `add_middleware` layers, or a `WSGISessionMiddleware` in its
-    `wsgi_app` chain, is left to that layer. A later `install(app)` replaces this one.
+    An explicit layer of ours always wins, however it is wrapped. One outside the app
+    (`app = SessionMiddleware(app)`, or any server or wrapper around that) has already made the
+    request's session by the time the app is called (ASGI: it is in `scope["state"]`; WSGI: it is
+    current): this layer then passes the request through. One inside (among the
+    `add_middleware` layers, or in the `wsgi_app` chain through `.app`, `.application` or
+    `__wrapped__`) is known only once the app is set up, so the first call looks for it. A later
+    `install(app)` replaces this one.
     """
     if _MIDDLEWARE_ATTRIBUTE in app.__dict__ or _kind(type(app)) is None:
         return
     install(app, **options)
     ours = app.__dict__[_MIDDLEWARE_ATTRIBUTE]
     bare = ours.app  # the app's own call
+    chosen: Any = None
     if _kind(type(app)) == "asgi":
 
-        async def first_asgi_call(scope: Any, receive: Any, send: Any) -> None:
-            layers = getattr(app, "user_middleware", ())
-            chosen = bare if any(layer.cls is SessionMiddleware for layer in layers) else ours
-            app.__dict__[_MIDDLEWARE_ATTRIBUTE] = chosen
+        async def automatic_asgi_call(scope: Any, receive: Any, send: Any) -> None:
+            nonlocal chosen
+            state = scope.get("state")
+            if state is not None and STATE_KEY in state:
+                await bare(scope, receive, send)  # a layer of ours outside runs this request
+                return
+            if chosen is None:
+                chosen = bare if _adds_a_session_layer(app) else ours
             await chosen(scope, receive, send)
 
-        app.__dict__[_MIDDLEWARE_ATTRIBUTE] = first_asgi_call
+        app.__dict__[_MIDDLEWARE_ATTRIBUTE] = automatic_asgi_call
     else:
 
-        def first_wsgi_call(environ: Any, start_response: Any) -> Any:
-            chosen = bare if _wraps_a_session_layer(app.wsgi_app) else ours
-            app.__dict__[_MIDDLEWARE_ATTRIBUTE] = chosen
+        def automatic_wsgi_call(environ: Any, start_response: Any) -> Any:
+            nonlocal chosen
+            if current_session() is not None:
+                # A layer of ours outside runs this request: a WSGI server calls an app with
+                # no session current, and our WSGI layer runs the app inside its own.
+                return bare(environ, start_response)
+            if chosen is None:
+                chosen = bare if _wraps_a_session_layer(app.wsgi_app) else ours
             return chosen(environ, start_response)
 
-        app.__dict__[_MIDDLEWARE_ATTRIBUTE] = first_wsgi_call
+        app.__dict__[_MIDDLEWARE_ATTRIBUTE] = automatic_wsgi_call
     app.__dict__[_AUTOMATIC_ATTRIBUTE] = True
 
 
+def _adds_a_session_layer(app: Any) -> bool:
+    """Whether a Starlette app has our middleware (or a subclass) among its `add_middleware`s."""
+    return any(
+        isinstance(layer.cls, type) and issubclass(layer.cls, SessionMiddleware)
+        for layer in getattr(app, "user_middleware", ())
+    )
+
+
 def _wraps_a_session_layer(wsgi_app: Any) -> bool:
-    # WSGI middleware keeps the app it wraps as `.app` (werkzeug, OpenTelemetry, ours).
-    while wsgi_app is not None:
-        if isinstance(wsgi_app, WSGISessionMiddleware):
+    """Whether our WSGI middleware is in a chain of wrappers, through the attributes they use."""
+    pending, seen = [wsgi_app], set[int]()
+    while pending and len(seen) < _MAX_WRAPPERS:
+        layer = pending.pop()
+        if layer is None or id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, WSGISessionMiddleware):
             return True
-        wsgi_app = getattr(wsgi_app, "app", None)
+        pending.extend(getattr(layer, name, None) for name in _WRAPPED_ATTRIBUTES)
     return False
 
 

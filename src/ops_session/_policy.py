@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import Generic, Literal, TypeAlias, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Final, Generic, TypeVar, Unpack
 
+from ._cookie import SessionCookie
 from ._core import (
     CARRIABLE_SESSION_ID,
     SESSION_HEADER_NAME,
@@ -16,8 +17,8 @@ from ._core import (
     generate_session_id,
     is_valid_session_id,
 )
+from ._options import DEFAULT_COOKIE_MAX_AGE, Attributes, OnInvalid, SessionOptions, resolve_options
 from ._sources import (
-    COOKIE_VALUE,
     HEADER_NAME,
     RequestReader,
     check_source_options,
@@ -25,11 +26,20 @@ from ._sources import (
     query_value,
 )
 
+__all__ = [
+    "DEFAULT_COOKIE_MAX_AGE",
+    "FROM_QUERY",
+    "Attributes",
+    "OnInvalid",
+    "SessionPolicy",
+]
+
 RequestT = TypeVar("RequestT")
 """What the attributes callable receives: the ASGI scope or the WSGI environ."""
 
-OnInvalid: TypeAlias = Literal["generate", "reject"]
-Attributes: TypeAlias = Mapping[str, Jsonable] | Callable[[RequestT], Mapping[str, Jsonable] | None]
+FROM_QUERY: Final = 2
+"""`session_for`'s second value when the id came from the query parameter: a link can carry
+such an id to someone else's browser, so it is never written into the session cookie."""
 
 logger = logging.getLogger("ops_session")
 
@@ -38,16 +48,13 @@ _set_id = SessionContext.__dict__["id"].__set__
 _set_attributes = SessionContext.__dict__["attributes"].__set__
 _new_instance = object.__new__
 
-DEFAULT_COOKIE_MAX_AGE = 86_400
-"""Lifetime of the cookie `set_cookie` sends, in seconds: one day after the last response."""
-
 
 class SessionPolicy(Generic[RequestT]):
     """The middleware options, checked once, and the per-request decisions made from them.
 
     An adapter passes its `reader` (a `RequestReader` over its request type) so that the
-    `also_accept`, `query_param` and `cookie` options can be read; with `set_cookie`, it appends
-    `set_cookie_header(id, secure)` to the response wherever it adds the session header.
+    `also_accept`, `query_param` and `cookie` options can be read; with `set_cookie`,
+    `session_cookie` says what to add to each response when it starts.
     """
 
     __slots__ = (
@@ -62,32 +69,33 @@ class SessionPolicy(Generic[RequestT]):
         "cookie",
         "set_cookie",
         "cookie_max_age",
+        "session_cookie",
         "accepts",
         "rejection_body",
         "_constant_attributes",
         "_new_id",
         "_reader",
         "_header_place",
-        "_cookie_attributes",
-        "_cookie_safe_ids",
     )
 
     def __init__(
         self,
         *,
-        header_name: str,
-        generator: Callable[[], str],
-        validator: Callable[[str], bool],
-        on_invalid: OnInvalid,
-        attributes: Attributes[RequestT] | None,
-        update_request_header: bool,
-        also_accept: Iterable[str] = (),
-        query_param: str | None = None,
-        cookie: str | None = None,
-        set_cookie: bool = False,
-        cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE,
         reader: RequestReader[RequestT] | None = None,
+        where: str = "SessionPolicy()",
+        **given: Unpack[SessionOptions[RequestT]],
     ) -> None:
+        options = resolve_options(given, where)
+        header_name = options["header_name"]
+        generator = options["generator"]
+        validator = options["validator"]
+        on_invalid = options["on_invalid"]
+        attributes = options["attributes"]
+        update_request_header = options["update_request_header"]
+        query_param = options["query_param"]
+        cookie = options["cookie"]
+        set_cookie = options["set_cookie"]
+        cookie_max_age = options["cookie_max_age"]
         if not isinstance(header_name, str) or not HEADER_NAME.fullmatch(header_name):
             raise ValueError(
                 f"header_name must be an HTTP header name such as {SESSION_HEADER_NAME!r}, "
@@ -106,16 +114,15 @@ class SessionPolicy(Generic[RequestT]):
             raise ValueError(f"on_invalid must be 'generate' or 'reject', got {on_invalid!r}.")
         if not isinstance(update_request_header, bool):
             raise TypeError(f"update_request_header must be a bool, got {update_request_header!r}.")
-        self.header_name = header_name
+        self.header_name: str = header_name
         self.also_accept = check_source_options(
-            header_name, also_accept, query_param, cookie, set_cookie, cookie_max_age
+            header_name, options["also_accept"], query_param, cookie, set_cookie, cookie_max_age
         )
-        self.query_param = query_param
-        self.cookie = cookie
-        self.set_cookie = set_cookie
-        self.cookie_max_age = cookie_max_age
+        self.query_param: str | None = query_param
+        self.cookie: str | None = cookie
+        self.set_cookie: bool = set_cookie
+        self.cookie_max_age: int = cookie_max_age
         self._header_place = f"{header_name} header"
-        self._cookie_attributes = f"; Path=/; Max-Age={cookie_max_age}; HttpOnly; SameSite=Lax"
         # Any source besides the header needs the adapter's reader; without one it stays None,
         # and requests without the header take the same path as before these options existed.
         self._reader: RequestReader[RequestT] | None = None
@@ -127,19 +134,19 @@ class SessionPolicy(Generic[RequestT]):
                 )
             self._reader = reader
         places = [f"the {name} header" for name in (header_name, *self.also_accept)]
-        if query_param is not None:
-            places.append(f"the {query_param} query parameter")
         if cookie is not None:
             places.append(f"the {cookie} cookie")
+        if query_param is not None:
+            places.append(f"the {query_param} query parameter")
         self.rejection_body = (
             f"Invalid {header_name} header.\n"
             if len(places) == 1
             else f"Invalid session id in {', '.join(places[:-1])} or {places[-1]}.\n"
         ).encode("ascii")
-        self.generator = generator
-        self.validator = validator
+        self.generator: Callable[[], str] = generator
+        self.validator: Callable[[str], bool] = validator
         self.reject_invalid = on_invalid == "reject"
-        self.update_request_header = update_request_header
+        self.update_request_header: bool = update_request_header
         self.attributes: Callable[[RequestT], Mapping[str, Jsonable] | None] | None = None
         self._constant_attributes: Mapping[str, Jsonable] | None = None
         if isinstance(attributes, Mapping):
@@ -155,8 +162,11 @@ class SessionPolicy(Generic[RequestT]):
         self.accepts: Callable[[str], object] = (
             VALID_SESSION_ID.fullmatch if validator is is_valid_session_id else self._custom_check
         )
-        # Every id the default validator accepts is a valid cookie value; a custom one may not be.
-        self._cookie_safe_ids = validator is is_valid_session_id
+        self.session_cookie: SessionCookie | None = None
+        if set_cookie and cookie is not None:  # check_source_options refused one without the other
+            self.session_cookie = SessionCookie(
+                cookie, cookie_max_age, safe_ids=validator is is_valid_session_id
+            )
         # What makes a new id. The default generator makes ids the default validator accepts;
         # any other pair is checked, so that a service never issues an id it would itself refuse.
         self._new_id: Callable[[], str]
@@ -170,27 +180,28 @@ class SessionPolicy(Generic[RequestT]):
 
     def session_for(
         self, incoming: str | None, request: RequestT
-    ) -> tuple[SessionContext, bool] | None:
-        """The session a request runs in and whether its id was replaced; `None` to reject.
+    ) -> tuple[SessionContext, int] | None:
+        """The session a request runs in and where its id came from; `None` to reject.
 
         `incoming` is the value of the `header_name` header. A valid one is used as is.
         Otherwise the other configured places are read (see `_other_id`); a missing id is
-        generated, and an invalid one is generated or rejected. `True` means the session id is
-        not the header's value (generated, or read from another place): the adapters then
-        show it to the app in `header_name` and answer with it instead of the incoming bytes.
+        generated, and an invalid one is generated or rejected. The second value is `False`
+        when the id is the header's own value, and true otherwise (generated, or read from
+        another place; `FROM_QUERY` from the query parameter): the adapters then show it to the
+        app in `header_name` and answer with it instead of the incoming bytes.
         """
+        origin: int
         if incoming and self.accepts(incoming):
             session_id = incoming
-            generated = False
+            origin = False
         elif not incoming and self._reader is None:
             session_id = self._new_id()
-            generated = True
+            origin = True
         else:
             replacement = self._replacement_id(incoming, request)
             if replacement is None:
                 return None
-            session_id = replacement
-            generated = True
+            session_id, origin = replacement
         if self.attributes is None:
             attributes = self._constant_attributes
         else:
@@ -201,15 +212,17 @@ class SessionPolicy(Generic[RequestT]):
         context = _new_instance(SessionContext)
         _set_id(context, session_id)
         _set_attributes(context, attributes)
-        return context, generated
+        return context, origin
 
-    def _replacement_id(self, incoming: str | None, request: RequestT) -> str | None:
-        """The id to use when `incoming` is missing or invalid; `None` to reject the request."""
-        found = (incoming, self._header_place, False) if incoming else None
+    def _replacement_id(self, incoming: str | None, request: RequestT) -> tuple[str, int] | None:
+        """The id to use when `incoming` is missing or invalid, and its origin; `None` to reject."""
+        found: tuple[str, str, bool, int] | None = (
+            (incoming, self._header_place, False, True) if incoming else None
+        )
         if self._reader is not None:
             found = self._other_id(self._reader, found, request)
         if found is not None and found[2]:
-            return found[0]
+            return found[0], found[3]
         if found is not None:
             # The raw value is attacker-controlled: keep it out of logs (asgi-correlation-id#71).
             logger.debug(
@@ -220,47 +233,55 @@ class SessionPolicy(Generic[RequestT]):
             )
             if self.reject_invalid:
                 return None
-        return self._new_id()
+        return self._new_id(), True
 
     def _other_id(
         self,
         reader: RequestReader[RequestT],
-        found: tuple[str, str, bool] | None,
+        found: tuple[str, str, bool, int] | None,
         request: RequestT,
-    ) -> tuple[str, str, bool] | None:
-        """The value to use when `header_name` holds no valid id: `(value, place, valid)`.
+    ) -> tuple[str, str, bool, int] | None:
+        """The value to use when `header_name` holds no valid id: `(value, place, valid, origin)`.
 
         `found` is the invalid `header_name` value, if any. The other header names come next,
         in order, and the first valid value wins. Only when no header is present at all does
-        the query parameter, then the cookie, decide: the first present one is used when valid
-        and treated like an invalid header otherwise. `None` when no place holds a value.
+        the cookie, then the query parameter, decide: the first present one is used when valid
+        and treated like an invalid header otherwise. The cookie comes first because only the
+        site can set it, while anyone can send a link whose query parameter names an id they
+        know (session fixation; OWASP and PHP's `use_only_cookies`). `None` when no place holds
+        a value.
         """
         for name in self.also_accept:
             value = reader.header(request, name)
             if value:
                 if self.accepts(value):
-                    return value, f"{name} header", True
-                found = found or (value, f"{name} header", False)
+                    return value, f"{name} header", True, True
+                found = found or (value, f"{name} header", False, True)
         if found is not None:
             return found
-        if self.query_param is not None:
-            value = query_value(reader.query_string(request), self.query_param)
-            if value:
-                return value, f"{self.query_param} query parameter", bool(self.accepts(value))
         if self.cookie is not None:
             cookie_header = reader.cookie_header(request)
             value = None if cookie_header is None else cookie_value(cookie_header, self.cookie)
             if value:
-                return value, f"{self.cookie} cookie", bool(self.accepts(value))
+                return value, f"{self.cookie} cookie", bool(self.accepts(value)), True
+        if self.query_param is not None:
+            value = query_value(reader.query_string(request), self.query_param)
+            if value:
+                place = f"{self.query_param} query parameter"
+                return value, place, bool(self.accepts(value)), FROM_QUERY
         return None
 
-    def set_cookie_header(self, session_id: str, secure: bool) -> str | None:
-        """The `Set-Cookie` value that keeps `session_id` in the browser; `None` if it cannot."""
-        if not self._cookie_safe_ids and COOKIE_VALUE.fullmatch(session_id) is None:
-            logger.debug("Session id not sent as a cookie: a cookie value cannot hold it.")
-            return None
-        secure_attribute = "; Secure" if secure else ""
-        return f"{self.cookie}={session_id}{self._cookie_attributes}{secure_attribute}"
+    def invalid_cookie(self, request: RequestT) -> bool:
+        """Whether the request carries the session cookie with a value that is not a valid id.
+
+        A rejected request with such a cookie gets it removed, so that a stale cookie does not
+        lock the browser out until it expires.
+        """
+        if self._reader is None or self.cookie is None:
+            return False
+        cookie_header = self._reader.cookie_header(request)
+        value = None if cookie_header is None else cookie_value(cookie_header, self.cookie)
+        return bool(value) and not self.accepts(value)  # type: ignore[arg-type]
 
     def _checked_id(self) -> str:
         """A generated id that the validator accepts; an error that says so otherwise."""

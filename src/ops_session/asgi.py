@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any, Unpack
 
+from ._cookie import SessionCookie
 from ._core import (
-    SESSION_HEADER_NAME,
     activate,
     deactivate,
-    generate_session_id,
-    is_valid_session_id,
+    note_session,
     notify_request_started,
     request_listeners,
-    session_note,
 )
-from ._policy import DEFAULT_COOKIE_MAX_AGE, Attributes, OnInvalid, SessionPolicy
+from ._options import SessionOptions
+from ._policy import FROM_QUERY, SessionPolicy
 
 # Shaped like starlette.types, so that `app.add_middleware(SessionMiddleware)` type-checks.
 Scope = MutableMapping[str, Any]
@@ -34,6 +33,8 @@ _RESPONSE_START = frozenset(
 )
 _WEBSOCKET_POLICY_VIOLATION = 1008
 _SECURE_SCHEMES = frozenset({"https", "wss"})
+# The response headers the session cookie's rules read (see `_cookie.py`).
+_COOKIE_RULE_HEADERS = frozenset({b"set-cookie", b"cache-control", b"vary"})
 
 
 class SessionMiddleware:
@@ -53,69 +54,27 @@ class SessionMiddleware:
 
     Args:
         app: The ASGI application to wrap.
-        header_name: The request and response header that carries the session id.
-        generator: Makes an id when the request has none (or an invalid one).
-        validator: Decides whether an incoming id is acceptable. A custom validator only sees
-            values of 1 to 1024 printable ASCII characters without spaces.
-        on_invalid: `"generate"` replaces an invalid incoming id with a generated one;
-            `"reject"` answers 400 (websockets: close code 1008) without calling the app.
-        attributes: Session attributes: a mapping, or a callable that computes them from the
-            ASGI scope of each request. They reach traces, so keep secrets out of them.
-        update_request_header: When the id was generated (or read from another place), show
-            the app the effective id in the request headers, so that other middleware reads
-            the same value.
-        also_accept: Other request header names to read the id from when `header_name` holds
-            no valid one, in order; the first valid value wins. Responses only ever carry
-            `header_name`.
-        query_param: The query parameter to read the id from when no session header is
-            present, e.g. `"session_id"` for `new WebSocket("/ws?session_id=...")`.
-        cookie: The cookie to read the id from when no session header (nor query parameter)
-            is present.
-        set_cookie: Also send the session as that cookie on every response:
-            `Set-Cookie: <cookie>=<id>; Path=/; Max-Age=<cookie_max_age>; HttpOnly;
-            SameSite=Lax`, plus `Secure` when the scheme is https or wss.
-        cookie_max_age: The cookie's lifetime in seconds after the last response (one day).
+        **options: The options every entry point shares, each described in `SessionOptions`:
+            `header_name`, `generator`, `validator`, `on_invalid`, `attributes` (a callable
+            receives the ASGI scope), `update_request_header`, `also_accept`, `query_param`,
+            `cookie`, `set_cookie` (`Secure` when the scheme is https or wss as the response
+            starts), `cookie_max_age`.
 
     Raises:
-        TypeError, ValueError: An option is not one of the allowed values.
+        TypeError, ValueError: An option is unknown (the message names the closest one) or not
+            one of the allowed values.
     """
 
     # Nothing per request lives on the middleware: each request's state stays in its own call.
     __slots__ = ("app", "policy", "_header_key")
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        header_name: str = SESSION_HEADER_NAME,
-        generator: Callable[[], str] = generate_session_id,
-        validator: Callable[[str], bool] = is_valid_session_id,
-        on_invalid: OnInvalid = "generate",
-        attributes: Attributes[Scope] | None = None,
-        update_request_header: bool = True,
-        also_accept: Sequence[str] = (),
-        query_param: str | None = None,
-        cookie: str | None = None,
-        set_cookie: bool = False,
-        cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE,
-    ) -> None:
+    def __init__(self, app: ASGIApp, **options: Unpack[SessionOptions[Scope]]) -> None:
         self.app = app
         self.policy: SessionPolicy[Scope] = SessionPolicy(
-            header_name=header_name,
-            generator=generator,
-            validator=validator,
-            on_invalid=on_invalid,
-            attributes=attributes,
-            update_request_header=update_request_header,
-            also_accept=also_accept,
-            query_param=query_param,
-            cookie=cookie,
-            set_cookie=set_cookie,
-            cookie_max_age=cookie_max_age,
-            reader=_SCOPE_READER,
+            reader=_SCOPE_READER, where="SessionMiddleware()", **options
         )
         # ASGI gives header names as lower-case bytes (asgiref specs/www.rst).
-        self._header_key = header_name.lower().encode("latin-1")
+        self._header_key = self.policy.header_name.lower().encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in _SESSION_SCOPES:
@@ -125,8 +84,9 @@ class SessionMiddleware:
         header_key = self._header_key
         request_headers = scope.get("headers", ())
         if type(request_headers) is not list:
-            # Any iterable is allowed (ASGI spec); it is read more than once below.
-            request_headers = list(request_headers)
+            # Any iterable is allowed (ASGI spec), and an iterator is read once: keep the list,
+            # for the readers of other places and for the app.
+            request_headers = scope["headers"] = list(request_headers)
         raw_incoming: bytes | None = None
         for name, value in request_headers:
             if name == header_key:
@@ -139,10 +99,10 @@ class SessionMiddleware:
         policy = self.policy
         decision = policy.session_for(incoming, scope)
         if decision is None:
-            await self._reject(scope["type"], receive, send)
+            await self._reject(scope, receive, send)
             return
-        context, generated = decision
-        if not generated and raw_incoming is not None:
+        context, origin = decision
+        if not origin and raw_incoming is not None:
             response_header = (header_key, raw_incoming)  # the bytes that arrived, not re-encoded
         else:
             response_header = (header_key, context.id.encode("latin-1"))
@@ -157,8 +117,10 @@ class SessionMiddleware:
                         *(pair for pair in request_headers if pair[0].lower() != header_key),
                         response_header,
                     ]
-        if policy.set_cookie:
-            send = _send_with_cookie(send, policy, context.id, scope, response_header)
+        # A link can carry a query parameter to anyone: such an id never goes into the cookie.
+        cookie = policy.session_cookie
+        if cookie is not None and origin == FROM_QUERY:
+            cookie = None
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
@@ -172,12 +134,20 @@ class SessionMiddleware:
             if message["type"] in _RESPONSE_START:
                 headers = message.get("headers", ())
                 if type(headers) is not list:
+                    # An iterator is read once: the response must carry the list read here.
                     headers = list(headers)
+                    message = dict(message)
+                    message["headers"] = headers
                 # When the app chose its own value, it stands.
                 if _find_header_in_any_case(headers, header_key) is None:
                     # A new message: the app may send the same dict again for another request.
                     message = dict(message)
-                    message["headers"] = [*headers, response_header]
+                    if cookie is None:
+                        message["headers"] = [*headers, response_header]
+                    else:
+                        message["headers"] = _with_cookie(
+                            headers, response_header, cookie, context.id, scope
+                        )
             return send(message)
 
         token = activate(context)
@@ -187,52 +157,54 @@ class SessionMiddleware:
             await self.app(scope, receive, send_with_session_header)
         except Exception as error:
             # The server logs this traceback after the session closed: the note names it there.
-            error.add_note(session_note(context))
+            note_session(error, context)
             raise
         finally:
             deactivate(token)
 
-    async def _reject(self, scope_type: str, receive: Receive, send: Send) -> None:
-        if scope_type == "websocket":
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": _WEBSOCKET_POLICY_VIOLATION})
             return
-        body = self.policy.rejection_body
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode("ascii")),
-                ],
-            }
-        )
+        policy = self.policy
+        body = policy.rejection_body
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+        ]
+        if policy.session_cookie is not None and policy.invalid_cookie(scope):
+            # Otherwise the browser sends the stale cookie, and is refused, until it expires.
+            clearing = policy.session_cookie.clearing(scope.get("scheme") in _SECURE_SCHEMES)
+            headers.append((b"set-cookie", clearing.encode("latin-1")))
+        await send({"type": "http.response.start", "status": 400, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-def _send_with_cookie(
-    send: Send,
-    policy: SessionPolicy[Scope],
+def _with_cookie(
+    headers: list[tuple[bytes, bytes]],
+    response_header: tuple[bytes, bytes],
+    cookie: SessionCookie,
     session_id: str,
     scope: Scope,
-    response_header: tuple[bytes, bytes],
-) -> Send:
-    """Wrap the server's `send` to add `Set-Cookie` wherever the session header was added."""
-    cookie = policy.set_cookie_header(session_id, scope.get("scheme") in _SECURE_SCHEMES)
-    if cookie is None:
-        return send
-    set_cookie = (b"set-cookie", cookie.encode("latin-1"))
+) -> list[tuple[bytes, bytes]]:
+    """The response headers with the session header and what the session cookie adds.
 
-    def send_with_cookie(message: Message) -> Awaitable[None]:
-        if message["type"] in _RESPONSE_START:
-            headers = message.get("headers")
-            # The list the middleware built, ending with its header: the app did not set its own.
-            if headers and headers[-1] is response_header:
-                headers.append(set_cookie)
-        return send(message)
-
-    return send_with_cookie
+    Decided as the response starts, from the scope as the layers inside this one left it:
+    a `ProxyHeadersMiddleware` in there may have corrected the scheme since the request began.
+    """
+    app_headers = [
+        (name.lower().decode("latin-1"), value.decode("latin-1"))
+        for name, value in headers
+        if name.lower() in _COOKIE_RULE_HEADERS
+    ]
+    secure = scope.get("scheme") in _SECURE_SCHEMES
+    added = cookie.headers_for(session_id, secure, app_headers)
+    return [
+        *headers,
+        response_header,
+        *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in added),
+    ]
 
 
 def _find_header_in_any_case(

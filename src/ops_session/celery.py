@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import MutableMapping
-from contextvars import Token
 from typing import Any
 
 try:
@@ -33,11 +32,14 @@ __all__ = ["propagate_sessions"]
 # The apps `propagate_sessions` was called for, and each one's `generate` setting. Weak, so that
 # an app dropped by its owner (a test, a reloaded module) is not kept alive by this module.
 _apps: weakref.WeakKeyDictionary[Celery, bool] = weakref.WeakKeyDictionary()
+# Those of them set up by `opentelemetry-instrument`, whose setting the app's own call replaces.
+_automatic: weakref.WeakSet[Celery] = weakref.WeakSet()
 
-# Where `task_prerun` leaves its token for `task_postrun`, by task id. A list, because an eager
-# retry runs nested inside the call it retries, under the same id. An id leaves the mapping when
-# its task ends, so it holds only the tasks running now.
-_tokens: dict[str, list[Token[SessionContext | None]]] = {}
+# Where `task_prerun` leaves its token for `task_postrun`: on the execution's own request
+# (`task.request`, pushed for each execution on a thread- or greenlet-local stack). A task id
+# alone is too coarse: a threads pool may run two executions of one id at once, and an eager
+# retry runs nested inside the call it retries, under the same id.
+_TOKEN_ATTRIBUTE = "_ops_session_token"
 
 
 def propagate_sessions(app: Celery, *, generate: bool = False) -> None:
@@ -65,7 +67,8 @@ def propagate_sessions(app: Celery, *, generate: bool = False) -> None:
 
     Raises:
         TypeError: `app` is not a Celery app.
-        ValueError: It was already called for `app` with a different `generate`.
+        ValueError: It was already called for `app` with a different `generate` (a call made
+            by `opentelemetry-instrument` is replaced instead).
 
     Example:
         app = Celery("chat", broker="redis://127.0.0.1:6379/0")
@@ -76,6 +79,12 @@ def propagate_sessions(app: Celery, *, generate: bool = False) -> None:
             f"propagate_sessions() needs the Celery app, got {type(app).__name__} {app!r}: "
             "pass the object made by Celery(...)."
         )
+    if not isinstance(generate, bool):
+        raise TypeError(f"propagate_sessions() takes generate=True or False, got {generate!r}.")
+    if app in _automatic:
+        _automatic.discard(app)  # the app's own call wins over opentelemetry-instrument's
+        _apps[app] = generate
+        return
     if app in _apps:
         if _apps[app] != generate:
             raise ValueError(
@@ -88,6 +97,13 @@ def propagate_sessions(app: Celery, *, generate: bool = False) -> None:
     before_task_publish.connect(_stamp_message, weak=False, dispatch_uid=__name__)
     task_prerun.connect(_continue_session, weak=False, dispatch_uid=__name__)
     task_postrun.connect(_restore_session, weak=False, dispatch_uid=__name__)
+
+
+def propagate_sessions_automatically(app: Celery) -> None:
+    """`propagate_sessions(app)` for `opentelemetry-instrument`: the app's own call replaces it."""
+    if app not in _apps:
+        propagate_sessions(app)
+        _automatic.add(app)
 
 
 def _stamp_message(headers: MutableMapping[str, Any] | None = None, **kwargs: Any) -> None:
@@ -136,17 +152,16 @@ def _continue_session(
         # A worker owes this task no session but a new one when asked; None also hides anything
         # an earlier task or a library left current in this process.
         context = SessionContext() if generate else None
-    _tokens.setdefault(task_id, []).append(activate(context))
+    setattr(request, _TOKEN_ATTRIBUTE, activate(context))
 
 
-def _restore_session(task_id: str = "", **kwargs: Any) -> None:
+def _restore_session(sender: Task[Any, Any] | None = None, **kwargs: Any) -> None:
     """`task_postrun`: make current again what was current before the task's prerun."""
-    tokens = _tokens.get(task_id)
-    if tokens is None:
-        return  # prerun made nothing current for this task
-    token = tokens.pop()
-    if not tokens:
-        del _tokens[task_id]
+    request = getattr(sender, "request", None)
+    token = getattr(request, _TOKEN_ATTRIBUTE, None)
+    if token is None:
+        return  # prerun made nothing current for this execution
+    delattr(request, _TOKEN_ATTRIBUTE)
     deactivate(token)
 
 

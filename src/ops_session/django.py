@@ -1,40 +1,45 @@
 """Django: a `MIDDLEWARE` entry that runs each request, and its streamed body, in a session.
 
 Configured by one optional setting, `OPS_SESSION`, a dict of the options the ASGI and WSGI
-middlewares take, with the same defaults.  [extra: django]
+middlewares take (`SessionOptions`), with the same defaults and meaning. `manage.py check`
+checks it when `OpsSessionConfig` is in `INSTALLED_APPS`.  [extra: django]
 """
 
 from __future__ import annotations
 
 import contextvars
-import difflib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, TypeAlias
 
 try:
     from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+    from django.apps import AppConfig
     from django.conf import settings
+    from django.core import checks
     from django.core.exceptions import ImproperlyConfigured
     from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
     from django.http.response import HttpResponseBase
-    from django.utils.module_loading import import_string
+    from django.utils.cache import patch_vary_headers
 except ImportError as error:
     raise ImportError("ops_session.django needs Django: install 'ops-session[django]'.") from error
 
 from ._core import (
-    SESSION_HEADER_NAME,
     SessionContext,
     activate,
     deactivate,
-    generate_session_id,
-    is_valid_session_id,
     notify_request_started,
     request_listeners,
 )
-from ._policy import SessionPolicy
+from ._policy import FROM_QUERY, SessionPolicy
 
-__all__ = ["SETTING", "SessionMiddleware", "policy_from_settings"]
+__all__ = [
+    "SETTING",
+    "OpsSessionConfig",
+    "SessionMiddleware",
+    "check_settings",
+    "policy_from_settings",
+]
 
 SETTING = "OPS_SESSION"
 """The name of the Django setting that configures `SessionMiddleware`."""
@@ -42,38 +47,32 @@ SETTING = "OPS_SESSION"
 GetResponse: TypeAlias = Callable[[HttpRequest], Any]
 
 
-def _as_given(key: str, value: object) -> object:
-    return value
+class _RequestReader:
+    """Reads the other places an id may come from in a Django request (see `also_accept`)."""
 
+    __slots__ = ()
 
-def _imported(key: str, value: object) -> object:
-    """A dotted path such as `"myapp.sessions.new_id"` becomes the object it names."""
-    if not isinstance(value, str):
+    def header(self, request: HttpRequest, name: str) -> str | None:
+        value: str | None = request.META.get("HTTP_" + name.upper().replace("-", "_"))
         return value
-    try:
-        return import_string(value)
-    except ImportError as error:
-        raise ImproperlyConfigured(
-            f"{SETTING}[{key!r}] must be a callable or the dotted path of one, got {value!r}, "
-            f"which cannot be imported: {error}"
-        ) from error
+
+    def query_string(self, request: HttpRequest) -> str:
+        query_string: str = request.META.get("QUERY_STRING", "")
+        return query_string
+
+    def cookie_header(self, request: HttpRequest) -> str | None:
+        cookie_header: str | None = request.META.get("HTTP_COOKIE")
+        return cookie_header
 
 
-# Every OPS_SESSION key, in the order SessionPolicy lists its options: the default (the ASGI
-# and WSGI middlewares' own) and how a setting's value becomes the option. A new policy option
-# is one more line here.
-_OPTIONS: dict[str, tuple[object, Callable[[str, object], object]]] = {
-    "header_name": (SESSION_HEADER_NAME, _as_given),
-    "generator": (generate_session_id, _imported),
-    "validator": (is_valid_session_id, _imported),
-    "on_invalid": ("generate", _as_given),
-    "attributes": (None, _imported),  # a mapping, or a callable taking the HttpRequest
-    "update_request_header": (True, _as_given),
-}
+_REQUEST_READER = _RequestReader()
 
 
 def policy_from_settings() -> SessionPolicy[HttpRequest]:
     """Build the per-request policy from `settings.OPS_SESSION`, checking every key once.
+
+    The keys are the options of every entry point (`ops_session.SessionOptions`); callables may
+    be given as dotted paths, and `attributes` receives the `HttpRequest`.
 
     Raises:
         ImproperlyConfigured: The setting is not a dict, has an unknown key, or a value that is
@@ -87,22 +86,43 @@ def policy_from_settings() -> SessionPolicy[HttpRequest]:
             f"{SETTING} must be a dict of options such as {{'on_invalid': 'reject'}}, "
             f"got {configured!r}."
         )
-    for key in configured:
-        if key not in _OPTIONS:
-            close = difflib.get_close_matches(str(key), _OPTIONS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ImproperlyConfigured(
-                f"{SETTING} has no option {key!r}: {hint}The options are {', '.join(_OPTIONS)}."
-            )
-    options = {
-        key: convert(key, configured.get(key, default))
-        for key, (default, convert) in _OPTIONS.items()
-    }
     try:
-        return SessionPolicy(**options)  # type: ignore[arg-type]
+        return SessionPolicy(reader=_REQUEST_READER, where=SETTING, **configured)
     except (TypeError, ValueError, RuntimeError) as error:
-        # SessionPolicy's messages start with the option's name, which is the key.
-        raise ImproperlyConfigured(f"{SETTING} is invalid: {error}") from error
+        # The messages start with the option's name, which is the key.
+        message = str(error)
+        if not message.startswith(SETTING):
+            message = f"{SETTING} is invalid: {message}"
+        raise ImproperlyConfigured(message) from error
+
+
+@checks.register
+def check_settings(**kwargs: object) -> list[checks.CheckMessage]:
+    """The system check of `OPS_SESSION`: what loading the middleware would raise, as an error.
+
+    Registered when this module is imported: by `OpsSessionConfig` in `INSTALLED_APPS`, and by
+    the `opentelemetry-instrument` instrumentor in a process that has Django.
+    """
+    try:
+        policy_from_settings()
+    except ImproperlyConfigured as error:
+        return [checks.Error(str(error), id="ops_session.E001")]
+    return []
+
+
+class OpsSessionConfig(AppConfig):
+    """Add `"ops_session.django.OpsSessionConfig"` to `INSTALLED_APPS` for `manage.py check`.
+
+    It adds no models and no URLs: only the system check of the `OPS_SESSION` setting, so that a
+    misspelt key fails `manage.py check` (and CI) rather than the first server start.
+    """
+
+    name = "ops_session"
+    label = "ops_session"
+    verbose_name = "ops-session"
+
+    def ready(self) -> None:
+        checks.register(check_settings)  # once: the registry is a set
 
 
 class SessionMiddleware:
@@ -123,7 +143,8 @@ class SessionMiddleware:
         OPS_SESSION = {"attributes": {"app": "shop"}}   # optional
 
     Raises:
-        ImproperlyConfigured: `OPS_SESSION` is not valid, when Django loads the middleware.
+        ImproperlyConfigured: `OPS_SESSION` is not valid, when Django loads the middleware (and
+            in `manage.py check` with `OpsSessionConfig` installed).
     """
 
     sync_capable = True
@@ -141,57 +162,98 @@ class SessionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self._async:
             return self.__acall__(request)
-        context = self._session_for(request)
-        if context is None:
-            return self._reject()
+        decision = self._session_for(request)
+        if decision is None:
+            return self._reject(request)
+        context, origin = decision
         # Set and reset in this one frame: a token must be reset in the Context that made it.
         token = activate(context)
         try:
             if request_listeners:
                 notify_request_started(context)
             response: HttpResponseBase = self.get_response(request)
-            self._finish(response, context)
+            self._finish(request, response, context, origin)
         finally:
             deactivate(token)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        context = self._session_for(request)
-        if context is None:
-            return self._reject()
+        decision = self._session_for(request)
+        if decision is None:
+            return self._reject(request)
+        context, origin = decision
         token = activate(context)
         try:
             if request_listeners:
                 notify_request_started(context)
             response: HttpResponseBase = await self.get_response(request)
-            self._finish(response, context)
+            self._finish(request, response, context, origin)
         finally:
             deactivate(token)
         return response
 
-    def _session_for(self, request: HttpRequest) -> SessionContext | None:
+    def _session_for(self, request: HttpRequest) -> tuple[SessionContext, int] | None:
         policy = self.policy
         meta = request.META
         decision = policy.session_for(meta.get(self._meta_key), request)
         if decision is None:
             return None
-        context, generated = decision
-        if generated and policy.update_request_header:
+        context, origin = decision
+        if origin and policy.update_request_header:
             meta[self._meta_key] = context.id
             # request.headers is a cached_property over META: drop a copy made before us.
             request.__dict__.pop("headers", None)
-        return context
+        return context, origin
 
-    def _finish(self, response: HttpResponseBase, context: SessionContext) -> None:
+    def _finish(
+        self, request: HttpRequest, response: HttpResponseBase, context: SessionContext, origin: int
+    ) -> None:
         if isinstance(response, StreamingHttpResponse):
             _stream_in_session(response, context)
-        if not response.has_header(self.policy.header_name):
-            response[self.policy.header_name] = context.id
+        if response.has_header(self.policy.header_name):
+            return  # the view chose its own value, and so its own cookie
+        response[self.policy.header_name] = context.id
+        cookie = self.policy.session_cookie
+        if cookie is None or origin == FROM_QUERY:
+            return  # a link can carry a query parameter to anyone: never persisted
+        if cookie.name in response.cookies:
+            return  # the view set, rotated or deleted the cookie itself
+        app_headers = [
+            (name.lower(), value)
+            for name, value in response.items()
+            if name.lower() in ("cache-control", "vary")
+        ]
+        # Decided now, as the response leaves: SECURE_PROXY_SSL_HEADER and any middleware below
+        # have had their say on the scheme.
+        added = cookie.headers_for(context.id, request.is_secure(), app_headers)
+        for name, value in added:
+            if name == "Set-Cookie":
+                _set_cookie(response, value)
+            elif name == "Vary":
+                patch_vary_headers(response, ("Cookie",))
+            else:
+                response[name] = value
 
-    def _reject(self) -> HttpResponseBadRequest:
-        return HttpResponseBadRequest(
-            self.policy.rejection_body, content_type="text/plain; charset=utf-8"
+    def _reject(self, request: HttpRequest) -> HttpResponseBadRequest:
+        policy = self.policy
+        response = HttpResponseBadRequest(
+            policy.rejection_body, content_type="text/plain; charset=utf-8"
         )
+        if policy.session_cookie is not None and policy.invalid_cookie(request):
+            # Otherwise the browser sends the stale cookie, and is refused, until it expires.
+            _set_cookie(response, policy.session_cookie.clearing(request.is_secure()))
+        return response
+
+
+def _set_cookie(response: HttpResponseBase, set_cookie: str) -> None:
+    """Put a `Set-Cookie` value that `SessionCookie` wrote into Django's cookie jar."""
+    pair, *attributes = set_cookie.split("; ")
+    name, _, value = pair.partition("=")
+    response.cookies[name] = value
+    morsel = response.cookies[name]
+    for attribute in attributes:
+        key, _, attribute_value = attribute.partition("=")
+        morsel[key.lower()] = attribute_value or True
 
 
 def _stream_in_session(response: StreamingHttpResponse, context: SessionContext) -> None:

@@ -135,6 +135,7 @@ def _frameworks(options: dict[str, Any]) -> Iterator[_Patch]:
             yield _after_init(getattr(module, class_name), install_app)
     base = _importable("django.core.handlers.base")
     if base is not None:
+        _importable("ops_session.django")  # registers its system check of OPS_SESSION
         yield _django_middleware_first(base.BaseHandler, options)
 
 
@@ -173,9 +174,10 @@ def _clients(options: dict[str, Any]) -> Iterator[_Patch]:
 def _queues(options: dict[str, Any]) -> Iterator[_Patch]:
     celery = _importable("celery.app.base")
     if celery is not None:
-        from .celery import propagate_sessions
+        from .celery import propagate_sessions_automatically
 
-        yield _after_init(celery.Celery, propagate_sessions)
+        # Automatic: a later propagate_sessions(app, generate=...) of the app's own replaces it.
+        yield _after_init(celery.Celery, propagate_sessions_automatically)
     queue, worker = _importable("rq.queue"), _importable("rq.worker.base")
     if queue is not None and worker is not None:
         from .rq import SessionJob

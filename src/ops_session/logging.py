@@ -83,17 +83,23 @@ def install_record_factory(*, default: str = "-") -> None:
     """Stamp `session_id` and `session_attributes` on every log record the process creates.
 
     Wraps the current `logging.getLogRecordFactory()`, so that factories installed before (such
-    as OpenTelemetry's) keep working. Calling it again only changes `default`.
+    as OpenTelemetry's) keep working. Calling it again changes `default`, and puts the stamping
+    back when another library has since restored a factory it saved before ours (OpenTelemetry's
+    logging instrumentation does on `uninstrument()`), which left records without `session_id`.
 
     Args:
         default: The value of both fields outside a session.
     """
     global _installed
     with _factory_lock:
-        if _installed is not None:
-            _installed.default = default
+        current = logging.getLogRecordFactory()
+        if isinstance(current, _SessionRecordFactory):
+            current.default = default
+            _installed = current
             return
-        _installed = _SessionRecordFactory(logging.getLogRecordFactory(), default)
+        # None installed, or ours was dropped: wrap what is there now. Should ours still sit
+        # below another wrapper, records are stamped twice, which changes nothing (`_stamp`).
+        _installed = _SessionRecordFactory(current, default)
         logging.setLogRecordFactory(_installed)
 
 

@@ -9,6 +9,7 @@ instrumented HTTP client carry the session header.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,10 +80,13 @@ class SessionSpanProcessor(SpanProcessor):
        its parent span in this process, for services and workers that receive the session only
        through OpenTelemetry's propagators (no attributes travel that way).
 
-    Spans without either are left alone. Constructing a processor also registers it with the
-    session middlewares: when one starts a request's session, the server span that OpenTelemetry's
-    middleware already opened for that request (`FastAPIInstrumentor`, or a WSGI middleware wrapped
-    outside ours) gets the same attributes. `shutdown()` (called by the provider's) unregisters it.
+    Spans without either are left alone, and a key the span was started with (its creator's own
+    `session.id`, say) is kept. When a session middleware starts a request's session, the server
+    span that OpenTelemetry's middleware already opened for that request (`FastAPIInstrumentor`,
+    or a WSGI middleware wrapped outside ours) gets the same attributes, if this processor saw it
+    start: a processor stamps only its own provider's spans. It listens to the middlewares from
+    its first server span on, by weak reference, so a processor dropped with its provider stops
+    listening; `shutdown()` (called by the provider's) stops it at once.
 
     Session attributes leave the process with the spans: keep secrets out of them.
 
@@ -118,32 +122,45 @@ class SessionSpanProcessor(SpanProcessor):
         self._stamps: dict[tuple[str, str | None], Mapping[str, AttributeValue]] = {}
         # The spans of one request share its SessionContext: one identity check finds its stamp.
         self._last: tuple[SessionContext | None, Mapping[str, AttributeValue]] = (None, {})
-        add_request_listener(self.stamp_server_span)
+        # The server spans of this processor's provider that are open now: the only ones the
+        # request listener stamps. Weak, so that a span never ended is not kept.
+        self._server_spans: weakref.WeakSet[Span] = weakref.WeakSet()
+        self._listening = False
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if span.kind is SpanKind.SERVER:
+            self._server_spans.add(span)
+            if not self._listening:
+                # Here rather than in __init__: a processor added again after shutdown() listens
+                # again, and one never used by a server never costs a request anything.
+                self._listening = True
+                add_request_listener(self.stamp_server_span)
         current = current_session()
         if current is not None:
-            span.set_attributes(self._session_stamp(current))
+            _set_unset(span, self._session_stamp(current))
             return
         context = parent_context if parent_context is not None else get_current()
         session_id = extracted_session_id(context) or _parent_session_id(context)
         if session_id is not None:
-            span.set_attributes(self._stamp(session_id, None))
+            _set_unset(span, self._stamp(session_id, None))
 
     def stamp_server_span(self, session: SessionContext) -> None:
-        """Stamp the current span with `session` when it is a recording server span.
+        """Stamp the current span with `session` when it is a recording server span of ours.
 
         The middlewares call this (a request listener) as soon as they make a request's session
-        current, for the server span that was started before it.
+        current, for the server span that was started before it. Spans of other providers are
+        left to their own processors.
         """
         span = get_current_span()
-        if getattr(span, "kind", None) is SpanKind.SERVER and span.is_recording():
+        if span in self._server_spans and span.is_recording():
             span.set_attributes(self._session_stamp(session))
 
     def on_end(self, span: ReadableSpan) -> None:
-        pass
+        if span.kind is SpanKind.SERVER:
+            self._server_spans.discard(span)  # type: ignore[arg-type]  # the same _Span
 
     def shutdown(self) -> None:
+        self._listening = False
         remove_request_listener(self.stamp_server_span)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -170,6 +187,15 @@ class SessionSpanProcessor(SpanProcessor):
                 self._stamps.clear()
             self._stamps[key] = stamp
         return stamp
+
+
+def _set_unset(span: Span, stamp: Mapping[str, AttributeValue]) -> None:
+    """Set the stamp's keys the span was not started with: its creator's values win."""
+    # The attributes themselves: `span.attributes` would copy them into a new proxy per span.
+    existing = span._attributes
+    if existing and not existing.keys().isdisjoint(stamp):
+        stamp = {key: value for key, value in stamp.items() if key not in existing}
+    span.set_attributes(stamp)
 
 
 def _parent_session_id(context: Context) -> str | None:

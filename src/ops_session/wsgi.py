@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Unpack
 
+from ._cookie import SessionCookie
 from ._core import (
-    SESSION_HEADER_NAME,
     activate,
-    generate_session_id,
-    is_valid_session_id,
+    note_session,
     notify_request_started,
     request_listeners,
-    session_note,
 )
-from ._policy import DEFAULT_COOKIE_MAX_AGE, Attributes, OnInvalid, SessionPolicy
+from ._options import SessionOptions
+from ._policy import FROM_QUERY, SessionPolicy
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
     from _typeshed import OptExcInfo
+
+# The response headers the session cookie's rules read (see `_cookie.py`).
+_COOKIE_RULE_HEADERS = frozenset({"set-cookie", "cache-control", "vary"})
 
 
 class SessionMiddleware:
@@ -40,67 +42,29 @@ class SessionMiddleware:
 
     Args:
         app: The WSGI application to wrap.
-        header_name: The request and response header that carries the session id.
-        generator: Makes an id when the request has none (or an invalid one).
-        validator: Decides whether an incoming id is acceptable. A custom validator only sees
-            values of 1 to 1024 printable ASCII characters without spaces.
-        on_invalid: `"generate"` replaces an invalid incoming id with a generated one;
-            `"reject"` answers 400 without calling the app.
-        attributes: Session attributes: a mapping, or a callable that computes them from the
-            WSGI environ of each request. They reach traces, so keep secrets out of them.
-        update_request_header: When the id was generated (or read from another place), write
-            the effective id into the environ (`HTTP_MIRASCOPE_SESSION_ID`), so that the app
-            reads the same value.
-        also_accept: Other request header names to read the id from when `header_name` holds
-            no valid one, in order; the first valid value wins. Responses only ever carry
-            `header_name`.
-        query_param: The query parameter to read the id from when no session header is
-            present, e.g. `"session_id"`.
-        cookie: The cookie to read the id from when no session header (nor query parameter)
-            is present.
-        set_cookie: Also send the session as that cookie on every response:
-            `Set-Cookie: <cookie>=<id>; Path=/; Max-Age=<cookie_max_age>; HttpOnly;
-            SameSite=Lax`, plus `Secure` when `wsgi.url_scheme` is https.
-        cookie_max_age: The cookie's lifetime in seconds after the last response (one day).
+        **options: The options every entry point shares, each described in `SessionOptions`:
+            `header_name`, `generator`, `validator`, `on_invalid`, `attributes` (a callable
+            receives the WSGI environ), `update_request_header` (the effective id is written to
+            `environ["HTTP_MIRASCOPE_SESSION_ID"]`), `also_accept`, `query_param`, `cookie`,
+            `set_cookie` (`Secure` when `wsgi.url_scheme` is https as the response starts),
+            `cookie_max_age`.
 
     Raises:
-        TypeError, ValueError: An option is not one of the allowed values.
+        TypeError, ValueError: An option is unknown (the message names the closest one) or not
+            one of the allowed values.
     """
 
     # Nothing per request lives on the middleware: each request's state stays in its own call.
     __slots__ = ("app", "policy", "_environ_key", "_header_lower")
 
     def __init__(
-        self,
-        app: WSGIApplication,
-        *,
-        header_name: str = SESSION_HEADER_NAME,
-        generator: Callable[[], str] = generate_session_id,
-        validator: Callable[[str], bool] = is_valid_session_id,
-        on_invalid: OnInvalid = "generate",
-        attributes: Attributes[WSGIEnvironment] | None = None,
-        update_request_header: bool = True,
-        also_accept: Sequence[str] = (),
-        query_param: str | None = None,
-        cookie: str | None = None,
-        set_cookie: bool = False,
-        cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE,
+        self, app: WSGIApplication, **options: Unpack[SessionOptions[WSGIEnvironment]]
     ) -> None:
         self.app = app
         self.policy: SessionPolicy[WSGIEnvironment] = SessionPolicy(
-            header_name=header_name,
-            generator=generator,
-            validator=validator,
-            on_invalid=on_invalid,
-            attributes=attributes,
-            update_request_header=update_request_header,
-            also_accept=also_accept,
-            query_param=query_param,
-            cookie=cookie,
-            set_cookie=set_cookie,
-            cookie_max_age=cookie_max_age,
-            reader=_ENVIRON_READER,
+            reader=_ENVIRON_READER, where="WSGISessionMiddleware()", **options
         )
+        header_name = self.policy.header_name
         self._environ_key = "HTTP_" + header_name.upper().replace("-", "_")
         self._header_lower = header_name.lower()
 
@@ -109,23 +73,15 @@ class SessionMiddleware:
         incoming = environ.get(self._environ_key)
         decision = policy.session_for(incoming, environ)
         if decision is None:
-            rejection = policy.rejection_body
-            start_response(
-                "400 Bad Request",
-                [
-                    ("Content-Type", "text/plain; charset=utf-8"),
-                    ("Content-Length", str(len(rejection))),
-                ],
-            )
-            return [rejection]
-        session_context, generated = decision
-        if generated and policy.update_request_header:
+            return self._reject(environ, start_response)
+        session_context, origin = decision
+        if origin and policy.update_request_header:
             environ[self._environ_key] = session_context.id
         response_header = (policy.header_name, session_context.id)
-        if policy.set_cookie:
-            start_response = _start_response_with_cookie(
-                start_response, policy, session_context.id, environ, response_header
-            )
+        # A link can carry a query parameter to anyone: such an id never goes into the cookie.
+        cookie = policy.session_cookie
+        if cookie is not None and origin == FROM_QUERY:
+            cookie = None
         header_lower = self._header_lower
 
         def start_response_with_session_header(
@@ -138,7 +94,10 @@ class SessionMiddleware:
                 if name.lower() == header_lower:
                     break  # the app chose its own value
             else:
-                headers = [*headers, response_header]
+                if cookie is None:
+                    headers = [*headers, response_header]
+                else:
+                    headers = _with_cookie(headers, response_header, cookie, environ)
             return start_response(status, headers, exc_info)
 
         # One Context per request holds the session for the call, every next() and close():
@@ -153,7 +112,7 @@ class SessionMiddleware:
             body = context.run(self.app, environ, start_response_with_session_header)
         except Exception as error:
             # The server logs this traceback outside the session: the note names it there.
-            error.add_note(session_note(session_context))
+            note_session(error, session_context)
             raise
         if isinstance(body, (list, tuple)):
             return body  # iterating it runs no app code, and servers may use its len()
@@ -162,32 +121,37 @@ class SessionMiddleware:
             return body  # let the server send the file its own way (sendfile)
         return _SessionBody(body, context)
 
+    def _reject(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        policy = self.policy
+        rejection = policy.rejection_body
+        headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(rejection))),
+        ]
+        if policy.session_cookie is not None and policy.invalid_cookie(environ):
+            # Otherwise the browser sends the stale cookie, and is refused, until it expires.
+            secure = environ.get("wsgi.url_scheme") == "https"
+            headers.append(("Set-Cookie", policy.session_cookie.clearing(secure)))
+        start_response("400 Bad Request", headers)
+        return [rejection]
 
-def _start_response_with_cookie(
-    start_response: StartResponse,
-    policy: SessionPolicy[WSGIEnvironment],
-    session_id: str,
-    environ: WSGIEnvironment,
+
+def _with_cookie(
+    headers: list[tuple[str, str]],
     response_header: tuple[str, str],
-) -> StartResponse:
-    """Wrap `start_response` to add `Set-Cookie` wherever the session header was added."""
-    cookie = policy.set_cookie_header(session_id, environ.get("wsgi.url_scheme") == "https")
-    if cookie is None:
-        return start_response
-    set_cookie = ("Set-Cookie", cookie)
+    cookie: SessionCookie,
+    environ: WSGIEnvironment,
+) -> list[tuple[str, str]]:
+    """The response headers with the session header and what the session cookie adds.
 
-    def start_response_with_cookie(
-        status: str,
-        headers: list[tuple[str, str]],
-        exc_info: OptExcInfo | None = None,
-        /,
-    ) -> Callable[[bytes], object]:
-        # The list the middleware built, ending with its header: the app did not set its own.
-        if headers and headers[-1] is response_header:
-            headers.append(set_cookie)
-        return start_response(status, headers, exc_info)
-
-    return start_response_with_cookie
+    Decided as the response starts, from the environ as the layers inside this one left it:
+    werkzeug's `ProxyFix` in there may have corrected `wsgi.url_scheme` since the request began.
+    """
+    app_headers = [
+        (name.lower(), value) for name, value in headers if name.lower() in _COOKIE_RULE_HEADERS
+    ]
+    secure = environ.get("wsgi.url_scheme") == "https"
+    return [*headers, response_header, *cookie.headers_for(response_header[1], secure, app_headers)]
 
 
 class _EnvironReader:
