@@ -8,7 +8,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ops_session import current_session, set_outgoing_hosts
+import ops_session._outgoing
+from ops_session import (
+    current_session,
+    set_outgoing_carriers,
+    set_outgoing_hosts,
+    set_session_header_name,
+)
 from ops_session._core import request_listeners
 from ops_session.otel import SessionSpanProcessor
 
@@ -68,3 +74,29 @@ def process_hosts() -> Iterator[Callable[[Iterable[str] | None], None]]:
         yield set_outgoing_hosts
     finally:
         set_outgoing_hosts(None)
+
+
+@pytest.fixture
+def process_carriers() -> Iterator[Callable[[Iterable[str] | None], None]]:
+    """`set_outgoing_carriers`, put back to the default after the test."""
+    try:
+        yield set_outgoing_carriers
+    finally:
+        set_outgoing_carriers(None)
+
+
+@pytest.fixture
+def process_header_name() -> Iterator[Callable[[str | None], None]]:
+    """`set_session_header_name`, put back to the default after the test."""
+    try:
+        yield set_session_header_name
+    finally:
+        set_session_header_name(None)
+
+
+@pytest.fixture
+def fresh_outgoing_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget what the outgoing rule already said once, the hooks' rules and the propagators."""
+    monkeypatch.setattr(ops_session._outgoing, "_said", set())
+    monkeypatch.setattr(ops_session._outgoing, "_client_rules", {})
+    monkeypatch.setattr(ops_session._outgoing, "_propagator_exists", False)

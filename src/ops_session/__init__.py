@@ -10,13 +10,14 @@ from ._core import (
     current_session,
     extract_session_id,
     generate_session_id,
-    inject_session,
     is_valid_session_id,
     require_session,
     session,
 )
+from ._header import set_session_header_name
+from ._hosts import OutgoingHosts
 from ._install import install
-from ._outgoing import OutgoingHosts, set_outgoing_hosts
+from ._outgoing import inject_session, set_outgoing_carriers, set_outgoing_hosts
 from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
@@ -38,5 +39,7 @@ __all__ = [
     "is_valid_session_id",
     "require_session",
     "session",
+    "set_outgoing_carriers",
     "set_outgoing_hosts",
+    "set_session_header_name",
 ]

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._header import check_header_name
 from .asgi import SessionMiddleware
 
 __all__ = ["ENVIRONMENT_OPTIONS", "middleware_options"]
@@ -19,6 +20,11 @@ __all__ = ["ENVIRONMENT_OPTIONS", "middleware_options"]
 
 def _text(value: str) -> str:
     return value
+
+
+def _header_name(value: str) -> str:
+    # Read as `session_header_name()` reads it: the middleware and the outgoing side agree.
+    return check_header_name(value.strip())
 
 
 def _boolean(value: str) -> bool:
@@ -65,7 +71,7 @@ def _callable(value: str) -> Callable[..., Any]:
 
 
 ENVIRONMENT_OPTIONS: Mapping[str, tuple[str, Callable[[str], Any]]] = {
-    "OPS_SESSION_HEADER_NAME": ("header_name", _text),
+    "OPS_SESSION_HEADER_NAME": ("header_name", _header_name),
     "OPS_SESSION_GENERATOR": ("generator", _callable),
     "OPS_SESSION_VALIDATOR": ("validator", _callable),
     "OPS_SESSION_ON_INVALID": ("on_invalid", _text),
@@ -77,8 +83,9 @@ ENVIRONMENT_OPTIONS: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "OPS_SESSION_SET_COOKIE": ("set_cookie", _boolean),
     "OPS_SESSION_COOKIE_MAX_AGE": ("cookie_max_age", _integer),
 }
-"""Variable name to (middleware option, parser). `OPS_SESSION_OUTGOING_HOSTS` is the outgoing
-allow-list, read by the client hooks."""
+"""Variable name to (middleware option, parser). `OPS_SESSION_HEADER_NAME` is also the process-wide
+header name that outgoing carriers use (`_header.py`); `OPS_SESSION_OUTGOING_HOSTS` and
+`OPS_SESSION_OUTGOING_CARRIERS` are the outgoing rule (`_outgoing.py`)."""
 
 
 async def _no_app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
