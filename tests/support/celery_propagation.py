@@ -18,7 +18,7 @@ from ops_session import SESSION_HEADER_NAME, session
 
 def published_ids() -> dict[str, object]:
     app = Celery("otel-only", broker="memory://", backend="cache+memory://")
-    CeleryInstrumentor().instrument()
+    CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
     with app.connection() as connection:
         queue = connection.SimpleQueue("celery")
         with session(id="celery-otel-1"):
