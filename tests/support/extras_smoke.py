@@ -221,7 +221,7 @@ def check_rq(redis_url: str) -> None:
         job = queue.enqueue(current_session)
     worker = SimpleWorker([queue], connection=connection, job_class=SessionJob)
     worker.work(burst=True)
-    job.refresh()
+    job.refresh()  # type: ignore[no-untyped-call]
     returned = job.return_value()
     expect(getattr(returned, "id", returned), "smoke-rq", "rq")
     connection.close()
@@ -245,7 +245,7 @@ def check_arq(redis_url: str) -> None:
         with session(id="smoke-arq"):
             job = await enqueue_job(redis, "arq_seen")
         worker = Worker(
-            functions=[func(arq_seen, name="arq_seen")],
+            functions=[func(arq_seen, name="arq_seen")],  # type: ignore[arg-type]
             redis_settings=settings,
             burst=True,
             handle_signals=False,
