@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -20,6 +21,7 @@ from ops_session.otel import SessionSpanProcessor
 
 from .support.echo_server import echo_server, echo_servers
 from .support.outgoing import HOSTS
+from .support.wheel import build_wheel
 
 
 @pytest.fixture
@@ -100,3 +102,9 @@ def fresh_outgoing_log(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ops_session._outgoing, "_said", set())
     monkeypatch.setattr(ops_session._outgoing, "_client_rules", {})
     monkeypatch.setattr(ops_session._outgoing, "_propagator_exists", False)
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package as users get it, built once for every test that installs it somewhere fresh."""
+    return build_wheel(tmp_path_factory.mktemp("wheel"))

@@ -33,19 +33,6 @@ INSTALL_TIMEOUT = 300
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The package as users get it: a wheel built from this tree."""
-    directory = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(directory), ROOT],
-        check=True,
-        timeout=INSTALL_TIMEOUT,
-    )
-    (built,) = directory.glob("ops_session-*.whl")
-    return built
-
-
-@pytest.fixture(scope="module")
 def virtualenvs(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
     """Per extra, the python of a fresh virtualenv with the wheel and that extra, or what pip said
     when it failed. Three installs at a time, since pip mostly waits on the package index."""
