@@ -344,3 +344,24 @@ def test_startup_check_leaves_a_bad_variable_to_where_it_is_used(
     monkeypatch.setenv(OUTGOING_HOSTS_ENV, "https://bad")
     note_propagator()
     assert caplog.records == []
+
+
+@pytest.mark.usefixtures("fresh_outgoing_log")
+def test_a_bad_header_variable_at_request_time_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "Bad Name")
+    headers: dict[str, str] = {}
+    with session(id="s-3"):
+        update_session_header(headers, "orders.internal", None)
+    assert headers == {}
+
+
+@pytest.mark.usefixtures("fresh_outgoing_log")
+def test_the_hooks_rules_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ops_session._outgoing as outgoing
+
+    monkeypatch.setattr(outgoing, "_MAX_SAID", 1)
+    client_rule(["a.internal"])
+    client_rule(["b.internal"])
+    assert list(outgoing._client_rules) == [OutgoingHosts(["a.internal"])]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -363,6 +364,7 @@ def test_never_raises_and_says_so_once(
         monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "Bad Name")
         propagator.inject(bad_rule)
         assert propagator.fields == {SESSION_HEADER_NAME}
+    assert extracted_session_id(propagator.extract({SESSION_HEADER_NAME: "in"})) is None
     monkeypatch.delenv("OPS_SESSION_HEADER_NAME")
     assert extracted_session_id(propagator.extract(non_str_keys)) is None
     assert extracted_session_id(propagator.extract({}, getter=RaisingGetter())) is None
@@ -417,3 +419,25 @@ def test_requests_headers_are_case_insensitive_dicts_without_a_host() -> None:
     with session(id="ci-1"):
         inject_from("opentelemetry.instrumentation.requests", carrier)
     assert dict(carrier) == {"Accept": "*/*"}
+
+
+def test_reads_list_values_and_leaves_a_read_only_carrier_as_it_is() -> None:
+    listed: dict[str, Any] = {"host": ["orders.internal"], "other": []}
+    with session(id="list-1"):
+        SessionPropagator().inject(listed)
+        read_only = MappingProxyType({"host": "api.openai.com", SESSION_HEADER_NAME: "list-1"})
+        SessionPropagator().inject(read_only)  # ours, refused, and nothing can remove it
+    assert listed[SESSION_HEADER_NAME] == "list-1"
+    assert dict(read_only) == {"host": "api.openai.com", SESSION_HEADER_NAME: "list-1"}
+
+
+def test_a_caller_beyond_many_propagation_frames_is_other() -> None:
+    seen: list[str] = []
+    namespace: dict[str, Any] = {
+        "__name__": "opentelemetry.propagators.nested",
+        "inject": lambda: seen.append(carrier_kind(sys._getframe(1))),
+    }
+    source = "def call(depth):\n    return inject() if depth == 0 else call(depth - 1)\n"
+    exec(compile(source, "<nested>", "exec"), namespace)
+    namespace["call"](20)
+    assert seen == ["other"]
