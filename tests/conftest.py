@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import ops_session._outgoing
+import ops_session._rules
 from ops_session import (
     current_session,
     set_outgoing_carriers,
@@ -99,9 +99,9 @@ def process_header_name() -> Iterator[Callable[[str | None], None]]:
 @pytest.fixture
 def fresh_outgoing_log(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget what the outgoing rule already said once, the hooks' rules and the propagators."""
-    monkeypatch.setattr(ops_session._outgoing, "_said", set())
-    monkeypatch.setattr(ops_session._outgoing, "_client_rules", {})
-    monkeypatch.setattr(ops_session._outgoing, "_propagator_exists", False)
+    monkeypatch.setattr(ops_session._rules, "_said", set())
+    monkeypatch.setattr(ops_session._rules, "_client_rules", {})
+    monkeypatch.setattr(ops_session._rules, "_propagator_exists", False)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The outgoing rule: the process-wide hosts and carriers, and the one question every carrier asks.
+"""The one question every carrier asks (`may_carry_session`), and the id on an HTTP hop.
 
 Rules about hosts that are not this machine are tested by matching names, never by sending.
 """
@@ -10,29 +10,17 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from ops_session import OutgoingHosts, inject_session, session, set_outgoing_hosts
-from ops_session._outgoing import (
+from ops_session import OutgoingHosts, inject_session, session
+from ops_session._outgoing import may_carry_session, update_session_header
+from ops_session._rules import (
     DEFAULT_CARRIERS,
     OUTGOING_CARRIERS_ENV,
     OUTGOING_HOSTS_ENV,
-    client_rule,
-    may_carry_session,
-    note_propagator,
     outgoing_carriers,
-    outgoing_hosts,
-    say_once,
-    update_session_header,
 )
 
 SetHosts = Callable[[Iterable[str] | None], None]
 SetCarriers = Callable[[Iterable[str] | None], None]
-
-
-def test_the_process_rule_is_your_own_hosts_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(OUTGOING_HOSTS_ENV, raising=False)
-    assert outgoing_hosts() == OutgoingHosts(["@private"])
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "  ")
-    assert outgoing_hosts() == OutgoingHosts(["@private"])
 
 
 @pytest.mark.parametrize(
@@ -58,44 +46,6 @@ def test_by_default_the_id_goes_only_to_your_own_hosts(
 def update_and_return(headers: dict[str, str], host: str) -> dict[str, str]:
     update_session_header(headers, host, None)
     return headers
-
-
-def test_the_environment_variable_sets_the_process_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "*.internal, api.mycorp.com,,")
-    rule = outgoing_hosts()
-    assert rule == OutgoingHosts(["*.internal", "api.mycorp.com"])
-    assert outgoing_hosts() is rule  # parsed once while the variable stays the same
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "@private,api.mycorp.com")
-    assert outgoing_hosts() == OutgoingHosts(["@private", "api.mycorp.com"])
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "*")
-    assert may_carry_session("http", "api.openai.com")
-
-
-def test_a_bad_environment_variable_names_itself_and_the_pattern(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "api.internal,https://llm.example.com")
-    with pytest.raises(ValueError, match=rf"{OUTGOING_HOSTS_ENV}=.*'https://llm\.example\.com'"):
-        outgoing_hosts()
-
-
-def test_set_outgoing_hosts_wins_over_the_environment(
-    monkeypatch: pytest.MonkeyPatch, process_hosts: SetHosts
-) -> None:
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "*.internal")
-    process_hosts(["api.mycorp.com"])
-    assert outgoing_hosts() == OutgoingHosts(["api.mycorp.com"])
-    set_outgoing_hosts(None)
-    assert outgoing_hosts() == OutgoingHosts(["*.internal"])
-
-
-def test_set_outgoing_hosts_checks_its_patterns(
-    monkeypatch: pytest.MonkeyPatch, process_hosts: SetHosts
-) -> None:
-    monkeypatch.delenv(OUTGOING_HOSTS_ENV, raising=False)
-    with pytest.raises(ValueError, match="'api.internal:80'"):
-        process_hosts(["api.internal:80"])
-    assert outgoing_hosts() == OutgoingHosts(["@private"]), "a refused rule must not be half set"
 
 
 def test_hostless_carriers_are_the_job_queues_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,28 +84,6 @@ def test_a_carrier_with_a_host_is_judged_by_host_whatever_its_kind(
     assert may_carry_session("grpc", "orders.internal")
     assert not may_carry_session("grpc", "pubsub.googleapis.com")
     assert may_carry_session("mcp", "tools.mycorp.com", OutgoingHosts(["tools.mycorp.com"]))
-
-
-def test_set_outgoing_carriers_wins_and_checks_its_kinds(
-    monkeypatch: pytest.MonkeyPatch, process_carriers: SetCarriers
-) -> None:
-    monkeypatch.setenv(OUTGOING_CARRIERS_ENV, "grpc")
-    process_carriers(["mcp"])
-    assert outgoing_carriers() == {"mcp"}
-    process_carriers([])
-    assert not may_carry_session("mcp", None)
-    with pytest.raises(ValueError, match="'Celery'"):
-        process_carriers(["Celery"])
-    with pytest.raises(TypeError, match=r"\['grpc'\]"):
-        process_carriers("grpc")
-    process_carriers(None)
-    assert outgoing_carriers() == {"grpc"}
-
-
-def test_a_bad_carriers_variable_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(OUTGOING_CARRIERS_ENV, "celery,grpc metadata")
-    with pytest.raises(ValueError, match=rf"{OUTGOING_CARRIERS_ENV}=.*'grpc metadata'"):
-        outgoing_carriers()
 
 
 @pytest.mark.usefixtures("fresh_outgoing_log")
@@ -204,25 +132,6 @@ def test_a_bad_variable_at_request_time_sends_nothing_and_says_so_once(
     assert not may_carry_session("kafka", host)
     (record,) = caplog.records
     assert variable in record.getMessage() and "nowhere" in record.getMessage()
-
-
-def test_say_once_keeps_a_bounded_memory(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    import ops_session._outgoing as outgoing
-
-    monkeypatch.setattr(outgoing, "_said", set())
-    monkeypatch.setattr(outgoing, "_MAX_SAID", 2)
-    caplog.set_level(logging.INFO, logger="ops_session")
-    for key in ("a", "b", "c", "c"):
-        say_once(key, logging.INFO, "said %s", key)
-    assert [record.getMessage() for record in caplog.records] == [
-        "said a",
-        "said b",
-        "said c",
-        "said c",
-    ]
-    assert outgoing._said == {"a", "b"}
 
 
 def test_update_session_header_adds_ours_only_where_allowed() -> None:
@@ -289,63 +198,6 @@ def test_inject_session_with_a_host_keeps_to_the_rule_on_every_hop(
         assert inject_session(dict(headers), host="api.internal") == headers
 
 
-def test_a_hook_following_a_bad_environment_variable_fails_when_built(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "localhost:8000")
-    with pytest.raises(ValueError, match=OUTGOING_HOSTS_ENV):
-        client_rule(None)
-    assert client_rule(["api.internal"]) == OutgoingHosts(["api.internal"])
-    monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "Bad Name")
-    with pytest.raises(ValueError, match="OPS_SESSION_HEADER_NAME"):
-        client_rule(["api.internal"])
-
-
-@pytest.mark.usefixtures("fresh_outgoing_log")
-@pytest.mark.parametrize("propagator_first", [False, True], ids=["hook-first", "propagator-first"])
-def test_startup_says_when_the_propagator_would_send_past_a_hooks_hosts(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, propagator_first: bool
-) -> None:
-    """Issue 27, point 18: a hook's `hosts=` does not bind the propagator; say so, once."""
-    monkeypatch.delenv(OUTGOING_HOSTS_ENV, raising=False)
-    caplog.set_level(logging.WARNING, logger="ops_session")
-    if propagator_first:
-        note_propagator()
-    client_rule(["orders.internal"])
-    client_rule(["billing.internal"])
-    if not propagator_first:
-        note_propagator()
-    (record,) = caplog.records
-    message = record.getMessage()
-    assert "['@private']" in message and "orders.internal" in message
-    assert "OTEL_PROPAGATORS" in message
-
-
-@pytest.mark.usefixtures("fresh_outgoing_log")
-def test_startup_is_quiet_when_hooks_and_the_process_agree(
-    caplog: pytest.LogCaptureFixture, process_hosts: SetHosts
-) -> None:
-    caplog.set_level(logging.WARNING, logger="ops_session")
-    process_hosts(["*.internal"])
-    client_rule(["*.internal"])
-    note_propagator()
-    client_rule(None)
-    assert caplog.records == []
-    process_hosts(["*"])  # the process rule changed: now the propagator sends further
-    assert len(caplog.records) == 1
-
-
-@pytest.mark.usefixtures("fresh_outgoing_log")
-def test_startup_check_leaves_a_bad_variable_to_where_it_is_used(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.WARNING, logger="ops_session")
-    client_rule(["orders.internal"])
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "https://bad")
-    note_propagator()
-    assert caplog.records == []
-
-
 @pytest.mark.usefixtures("fresh_outgoing_log")
 def test_a_bad_header_variable_at_request_time_sends_nothing(
     monkeypatch: pytest.MonkeyPatch,
@@ -355,13 +207,3 @@ def test_a_bad_header_variable_at_request_time_sends_nothing(
     with session(id="s-3"):
         update_session_header(headers, "orders.internal", None)
     assert headers == {}
-
-
-@pytest.mark.usefixtures("fresh_outgoing_log")
-def test_the_hooks_rules_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops_session._outgoing as outgoing
-
-    monkeypatch.setattr(outgoing, "_MAX_SAID", 1)
-    client_rule(["a.internal"])
-    client_rule(["b.internal"])
-    assert list(outgoing._client_rules) == [OutgoingHosts(["a.internal"])]

@@ -30,8 +30,8 @@ from requests.structures import CaseInsensitiveDict
 
 import ops_session.requests
 from ops_session import SESSION_HEADER_NAME, session
-from ops_session._outgoing import OUTGOING_CARRIERS_ENV, OUTGOING_HOSTS_ENV
 from ops_session._propagator import carrier_kind
+from ops_session._rules import OUTGOING_CARRIERS_ENV, OUTGOING_HOSTS_ENV
 from ops_session.otel import SessionPropagator, extracted_session_id
 
 from .support.echo_server import NO_HEADER, echo_server

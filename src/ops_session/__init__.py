@@ -17,7 +17,8 @@ from ._core import (
 from ._header import set_session_header_name
 from ._hosts import OutgoingHosts
 from ._install import install
-from ._outgoing import inject_session, set_outgoing_carriers, set_outgoing_hosts
+from ._outgoing import inject_session
+from ._rules import set_outgoing_carriers, set_outgoing_hosts
 from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Protocol
 
-from ._outgoing import client_rule, update_session_header
+from ._outgoing import update_session_header
+from ._rules import client_rule
 
 __all__ = [
     "AsyncSessionHeaderHook",

@@ -27,7 +27,8 @@ from opentelemetry.propagators.textmap import (
 
 from ._core import current_session, is_valid_session_id
 from ._header import SESSION_HEADER_NAME
-from ._outgoing import may_carry_session, note_propagator, outgoing_header_name, say_once
+from ._outgoing import may_carry_session, outgoing_header_name
+from ._rules import note_propagator, say_once
 
 __all__ = ["SessionPropagator", "carrier_kind", "extracted_session_id"]
 

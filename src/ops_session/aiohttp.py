@@ -13,7 +13,8 @@ except ImportError as error:
         "ops_session.aiohttp needs aiohttp: install 'ops-session[aiohttp]'."
     ) from error
 
-from ._outgoing import client_rule, update_session_header
+from ._outgoing import update_session_header
+from ._rules import client_rule
 
 
 class SessionTraceConfig(aiohttp.TraceConfig):

@@ -87,7 +87,7 @@ class SessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 
 def _check_outgoing_hosts() -> None:
-    from ._outgoing import outgoing_carriers, outgoing_hosts
+    from ._rules import outgoing_carriers, outgoing_hosts
 
     outgoing_hosts()
     outgoing_carriers()

@@ -14,7 +14,8 @@ except ImportError as error:
     ) from error
 
 from ._hosts import OutgoingHosts
-from ._outgoing import client_rule, update_session_header
+from ._outgoing import update_session_header
+from ._rules import client_rule
 
 
 class _SessionSender:
