@@ -157,6 +157,7 @@ def inject_session(
         The same `headers`, for chaining.
 
     Raises:
+        TypeError: A header name or value is not a `str` (decode bytes headers first).
         ValueError: `OPS_SESSION_HEADER_NAME` holds no header name.
 
     Example:
