@@ -14,7 +14,7 @@ from ._core import (
     require_session,
     session,
 )
-from ._header import set_session_header_name
+from ._header import session_header_name, set_session_header_name
 from ._hosts import OutgoingHosts
 from ._install import install
 from ._outgoing import inject_session
@@ -40,6 +40,7 @@ __all__ = [
     "is_valid_session_id",
     "require_session",
     "session",
+    "session_header_name",
     "set_outgoing_carriers",
     "set_outgoing_hosts",
     "set_session_header_name",
