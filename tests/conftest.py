@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -8,12 +9,19 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ops_session import current_session, set_outgoing_hosts
+import ops_session._rules
+from ops_session import (
+    current_session,
+    set_outgoing_carriers,
+    set_outgoing_hosts,
+    set_session_header_name,
+)
 from ops_session._core import request_listeners
 from ops_session.otel import SessionSpanProcessor
 
 from .support.echo_server import echo_server, echo_servers
 from .support.outgoing import HOSTS
+from .support.wheel import build_wheel
 
 
 @pytest.fixture
@@ -68,3 +76,35 @@ def process_hosts() -> Iterator[Callable[[Iterable[str] | None], None]]:
         yield set_outgoing_hosts
     finally:
         set_outgoing_hosts(None)
+
+
+@pytest.fixture
+def process_carriers() -> Iterator[Callable[[Iterable[str] | None], None]]:
+    """`set_outgoing_carriers`, put back to the default after the test."""
+    try:
+        yield set_outgoing_carriers
+    finally:
+        set_outgoing_carriers(None)
+
+
+@pytest.fixture
+def process_header_name() -> Iterator[Callable[[str | None], None]]:
+    """`set_session_header_name`, put back to the default after the test."""
+    try:
+        yield set_session_header_name
+    finally:
+        set_session_header_name(None)
+
+
+@pytest.fixture
+def fresh_outgoing_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget what the outgoing rule already said once, the hooks' rules and the propagators."""
+    monkeypatch.setattr(ops_session._rules, "_said", set())
+    monkeypatch.setattr(ops_session._rules, "_client_rules", {})
+    monkeypatch.setattr(ops_session._rules, "_propagator_exists", False)
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package as users get it, built once for every test that installs it somewhere fresh."""
+    return build_wheel(tmp_path_factory.mktemp("wheel"))

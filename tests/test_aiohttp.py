@@ -13,7 +13,14 @@ from ops_session import SESSION_HEADER_NAME, session
 from ops_session.aiohttp import SessionTraceConfig
 
 from .support.echo_server import NO_HEADER
-from .support.outgoing import ALLOWED, NAMES, SESSION_ID, allow_list_cases, name_cases
+from .support.outgoing import (
+    ALLOWED,
+    NAMES,
+    SESSION_ID,
+    allow_list_cases,
+    default_name_cases,
+    name_cases,
+)
 
 SetHosts = Callable[[Iterable[str] | None], None]
 
@@ -42,7 +49,7 @@ async def echo(client: aiohttp.ClientSession, url: str, headers: dict[str, str])
         return await response.text()
 
 
-async def test_sends_the_session_to_every_host_by_default(
+async def test_sends_the_session_to_your_own_hosts_by_default(
     loopback_servers: dict[str, str],
 ) -> None:
     url = loopback_servers["127.0.0.3"]
@@ -68,6 +75,19 @@ async def test_host_names_match_the_patterns(loopback_servers: dict[str, str]) -
     async with aiohttp.ClientSession(connector=connector, trace_configs=[config]) as client:
         with session(id=SESSION_ID):
             for url, headers, expected in name_cases(port):
+                assert await echo(client, url, headers) == expected, url
+
+
+async def test_without_a_rule_only_your_own_hosts_get_the_id(
+    loopback_servers: dict[str, str],
+) -> None:
+    """Issue 27, point 18: no `hosts=` and no process rule is `@private`, not every host."""
+    port = int(loopback_servers["127.0.0.1"].rsplit(":", 1)[1])
+    connector = aiohttp.TCPConnector(resolver=LoopbackResolver())
+    config = SessionTraceConfig()
+    async with aiohttp.ClientSession(connector=connector, trace_configs=[config]) as client:
+        with session(id=SESSION_ID):
+            for url, headers, expected in default_name_cases(port):
                 assert await echo(client, url, headers) == expected, url
 
 

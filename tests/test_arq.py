@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from arq.connections import ArqRedis
 from arq.jobs import Job
 
 from ops_session import SessionContext, current_session, session
-from ops_session.arq import SESSION_KWARG, continue_sessions, enqueue_job
+from ops_session.arq import SESSION_KWARG, continue_sessions, enqueue_job, session_kwarg
 
 
 class RecordingRedis(ArqRedis):
@@ -118,3 +119,52 @@ def test_missing_arq_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "ops_session.arq")
     with pytest.raises(ImportError, match=r"install 'ops-session\[arq\]'"):
         import ops_session.arq  # noqa: F401
+
+
+def test_the_argument_follows_the_process_header_name(
+    process_header_name: Callable[[str | None], None],
+) -> None:
+    """Issue 27, point 7: enqueuing and working services configured alike agree."""
+    process_header_name("X-Conversation-Id")
+    assert session_kwarg() == "x_conversation_id"
+    redis = recording()
+
+    async def send_and_run() -> tuple[Any, Any]:
+        with session(id="named-1"):
+            await enqueue_job(redis, "summarize")
+        _, _, kwargs = redis.calls[0]
+        return await seen({}, **kwargs), await seen({}, **{SESSION_KWARG: "named-2"})
+
+    (context, _, kwargs), (other, _, other_kwargs) = asyncio.run(send_and_run())
+    assert redis.calls == [("summarize", (), {"x_conversation_id": "named-1"})]
+    assert context.id == "named-1" and kwargs == {}
+    assert other is None and other_kwargs == {SESSION_KWARG: "named-2"}
+
+
+def test_enqueue_follows_the_carrier_rule(
+    process_carriers: Callable[[Iterable[str] | None], None],
+) -> None:
+    """Issue 27, point 3: the job queue obeys the outgoing rule like every carrier."""
+    process_carriers(["celery"])
+    redis = recording()
+
+    async def send() -> None:
+        with session(id="ruled-1"):
+            await enqueue_job(redis, "summarize")
+
+    asyncio.run(send())
+    assert redis.calls == [("summarize", (), {})]
+
+
+def test_a_bad_header_variable_neither_adds_nor_takes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "Bad Name")
+    assert session_kwarg() is None
+    redis = recording()
+
+    async def send_and_run() -> Any:
+        with session(id="bad-1"):
+            await enqueue_job(redis, "summarize")
+        return await seen({})
+
+    context, _, _ = asyncio.run(send_and_run())
+    assert redis.calls == [("summarize", (), {})] and context is None

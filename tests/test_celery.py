@@ -4,7 +4,7 @@ import gc
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -252,3 +252,48 @@ def test_an_explicit_call_replaces_the_automatic_setting() -> None:
 def test_generate_must_be_a_bool(app: Celery) -> None:
     with pytest.raises(TypeError, match="generate=True or False, got 'yes'"):
         propagate_sessions(app, generate="yes")  # type: ignore[arg-type]
+
+
+def test_publish_and_worker_use_the_process_header_name(
+    app: Celery,
+    published: list[dict[str, Any]],
+    process_header_name: Callable[[str | None], None],
+) -> None:
+    """Issue 27, point 7: two services configured alike keep the session through Celery."""
+    process_header_name("X-Conversation-Id")
+    app.conf.task_always_eager = False
+    with session(id="named-1"):
+        app.send_task("remote.task", ignore_result=True)
+    assert published[-1].get("X-Conversation-Id") == "named-1"
+    assert SESSION_HEADER_NAME not in published[-1]
+    task = make_task(app, [])
+    assert run_in_worker(task, **{"X-Conversation-Id": "named-2"}).id == "named-2"  # type: ignore[union-attr]
+    assert run_in_worker(task, **{SESSION_HEADER_NAME: "named-3"}) is None
+
+
+def test_publish_follows_the_carrier_rule(
+    app: Celery,
+    published: list[dict[str, Any]],
+    process_carriers: Callable[[Iterable[str] | None], None],
+) -> None:
+    """Issue 27, point 3: the job queue obeys the outgoing rule like every carrier."""
+    app.conf.task_always_eager = False
+    process_carriers(["kafka"])
+    with session(id="ruled-1"):
+        app.send_task("remote.task", ignore_result=True)
+    process_carriers(["celery"])
+    with session(id="ruled-2"):
+        app.send_task("remote.task", ignore_result=True)
+    assert [message.get(SESSION_HEADER_NAME) for message in published] == [None, "ruled-2"]
+
+
+def test_a_bad_header_variable_neither_stamps_nor_reads(
+    app: Celery, published: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "Bad Name")
+    app.conf.task_always_eager = False
+    with session(id="bad-1"):
+        app.send_task("remote.task", ignore_result=True)
+    assert published[-1].get(SESSION_HEADER_NAME) is None
+    task = make_task(app, [])
+    assert run_in_worker(task, **{SESSION_HEADER_NAME: "bad-2"}) is None

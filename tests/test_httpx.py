@@ -19,12 +19,18 @@ from ops_session.httpx import (
 )
 
 from .support.echo_server import NO_HEADER
-from .support.outgoing import ALLOWED, SESSION_ID, allow_list_cases, name_cases
+from .support.outgoing import (
+    ALLOWED,
+    SESSION_ID,
+    allow_list_cases,
+    default_name_cases,
+    name_cases,
+)
 
 SetHosts = Callable[[Iterable[str] | None], None]
 
 
-def test_sync_client_sends_the_session_to_every_host_by_default(echo_url: str) -> None:
+def test_sync_client_sends_the_session_to_your_own_hosts_by_default(echo_url: str) -> None:
     with send_session(httpx.Client(base_url=echo_url)) as client:
         assert client.get("/").text == NO_HEADER
         with session(id="hx-1"):
@@ -34,7 +40,7 @@ def test_sync_client_sends_the_session_to_every_host_by_default(echo_url: str) -
 
 
 @pytest.mark.anyio
-async def test_async_client_sends_the_session_to_every_host_by_default(echo_url: str) -> None:
+async def test_async_client_sends_the_session_to_your_own_hosts_by_default(echo_url: str) -> None:
     async with send_session(httpx.AsyncClient(base_url=echo_url)) as client:
         assert (await client.get("/")).text == NO_HEADER
         with session(id="hx-2"):
@@ -66,6 +72,15 @@ def test_host_names_match_the_patterns(loopback_servers: dict[str, str]) -> None
     client = httpx.Client(proxy=proxy, follow_redirects=True, trust_env=False)
     with send_session(client, hosts=ALLOWED), session(id=SESSION_ID):
         for url, headers, expected in name_cases():
+            assert client.get(url, headers=headers).text == expected, url
+
+
+def test_without_a_rule_only_your_own_hosts_get_the_id(loopback_servers: dict[str, str]) -> None:
+    """Issue 27, point 18: no `hosts=` and no process rule is `@private`, not every host."""
+    proxy = loopback_servers["127.0.0.1"]
+    client = httpx.Client(proxy=proxy, follow_redirects=True, trust_env=False)
+    with send_session(client), session(id=SESSION_ID):
+        for url, headers, expected in default_name_cases():
             assert client.get(url, headers=headers).text == expected, url
 
 

@@ -17,7 +17,6 @@ import rq.queue
 import rq.worker.base
 from celery import Celery
 from fastapi import FastAPI
-from opentelemetry.propagators.textmap import Setter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -38,11 +37,13 @@ from ops_session import (
     set_outgoing_hosts,
 )
 from ops_session._install import install_automatically
+from ops_session.httpx import AsyncSessionHeaderHook, SessionHeaderHook
 from ops_session.instrumentation import DJANGO_MIDDLEWARE, SessionInstrumentor
-from ops_session.otel import SessionPropagator, SessionSpanProcessor
+from ops_session.otel import SessionSpanProcessor
 from ops_session.rq import SessionJob
 
 from .support.django_settings import configure_django
+from .support.echo_server import NO_HEADER
 
 pytestmark = pytest.mark.anyio
 
@@ -182,6 +183,61 @@ def test_clients_send_the_session_within_the_allow_list(
             set_outgoing_hosts(None)
 
 
+@pytest.mark.parametrize(
+    "hook",
+    [
+        pytest.param(SessionHeaderHook(hosts=["127.0.0.2"]), id="own-hosts"),
+        pytest.param(SessionHeaderHook(hosts=[]), id="no-host"),
+    ],
+)
+def test_a_client_built_with_its_own_session_hook_keeps_it(
+    instrumented: SessionInstrumentor,
+    loopback_servers: dict[str, str],
+    hook: SessionHeaderHook,
+) -> None:
+    """Issue 27, point 1: the zero-code layer must not replace a client's explicit rule."""
+    client = httpx.Client(event_hooks={"request": [hook]}, trust_env=False)
+    with client, session(id="zero-6"):
+        assert client.event_hooks["request"] == [hook]
+        expected = "zero-6" if hook.hosts and hook.hosts.allows("127.0.0.2") else NO_HEADER
+        assert client.get(loopback_servers["127.0.0.2"]).text == expected
+        assert client.get(loopback_servers["127.0.0.1"]).text == NO_HEADER
+
+
+async def test_an_async_client_built_with_its_own_session_hook_keeps_it(
+    instrumented: SessionInstrumentor, loopback_servers: dict[str, str]
+) -> None:
+    hook = AsyncSessionHeaderHook(hosts=["127.0.0.2"])
+    client = httpx.AsyncClient(event_hooks={"request": [hook]}, trust_env=False)
+    async with client:
+        with session(id="zero-7"):
+            assert client.event_hooks["request"] == [hook]
+            assert (await client.get(loopback_servers["127.0.0.2"])).text == "zero-7"
+            assert (await client.get(loopback_servers["127.0.0.1"])).text == NO_HEADER
+
+
+async def test_the_header_variable_governs_the_middleware_and_the_clients(
+    monkeypatch: pytest.MonkeyPatch, provider: TracerProvider, echo_url: str
+) -> None:
+    """Issue 27, point 7: one variable names the header the app reads, answers and sends."""
+    monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "X-Conversation-Id")
+    instrumentor = SessionInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        app = FastAPI()
+
+        @app.get("/session")
+        def forward() -> dict[str, str]:
+            with httpx.Client() as client, requests.Session() as http:
+                return {"httpx": client.get(echo_url).text, "requests": http.get(echo_url).text}
+
+        response = await get(app, {"X-Conversation-Id": "named-1"})
+    finally:
+        instrumentor.uninstrument()
+    assert response.headers.get("X-Conversation-Id") == "named-1"
+    assert response.json() == {"httpx": "named-1", "requests": "named-1"}
+
+
 def test_celery_apps_and_rq_queues_carry_sessions(instrumented: SessionInstrumentor) -> None:
     app = Celery("zero")
     assert app in ops_session.celery._apps
@@ -302,26 +358,6 @@ def test_every_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert middleware_options({"OPS_SESSION_COOKIE": "  "}) == {}
 
 
-@pytest.mark.parametrize(
-    ("carrier", "sent"),
-    [
-        pytest.param({"host": "api.internal"}, True, id="allowed"),
-        pytest.param({"Host": "api.internal:8443"}, True, id="allowed-with-port"),
-        pytest.param({"host": "[::1]:8000"}, True, id="ipv6-with-port"),
-        pytest.param({"host": "llm.example.com"}, False, id="other-host"),
-        pytest.param({}, False, id="no-host"),
-    ],
-)
-def test_the_propagator_keeps_to_the_allow_list(carrier: dict[str, str], sent: bool) -> None:
-    set_outgoing_hosts(["api.internal", "::1"])
-    try:
-        with session(id="zero-4"):
-            SessionPropagator().inject(carrier)
-    finally:
-        set_outgoing_hosts(None)
-    assert (carrier.get(SESSION_HEADER_NAME) == "zero-4") is sent
-
-
 @pytest.mark.parametrize("own_settings", [False, True], ids=["environment", "own-settings"])
 def test_django_projects_get_the_middleware_first(
     instrumented: SessionInstrumentor, own_settings: bool
@@ -376,22 +412,6 @@ def test_missing_opentelemetry_instrumentation_names_the_extra(
     monkeypatch.delitem(sys.modules, "ops_session.instrumentation")
     with pytest.raises(ImportError, match=r"install 'ops-session\[otel\]'"):
         importlib.import_module("ops_session.instrumentation")
-
-
-def test_a_carrier_that_is_no_mapping_gets_nothing_under_an_allow_list() -> None:
-    carrier: list[tuple[str, str]] = []
-    set_outgoing_hosts(["api.internal"])
-    try:
-        with session(id="zero-5"):
-            SessionPropagator().inject(carrier, setter=ListSetter())
-    finally:
-        set_outgoing_hosts(None)
-    assert carrier == []
-
-
-class ListSetter(Setter[list[tuple[str, str]]]):
-    def set(self, carrier: list[tuple[str, str]], key: str, value: str) -> None:
-        carrier.append((key, value))  # pragma: no cover (never reached: nothing is sent)
 
 
 def test_the_apps_own_propagate_sessions_wins(instrumented: SessionInstrumentor) -> None:

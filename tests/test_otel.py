@@ -4,17 +4,14 @@ import gc
 import importlib
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,7 +23,6 @@ from ops_session._core import add_request_listener, notify_request_started, requ
 from ops_session.otel import SessionPropagator, SessionSpanProcessor, extracted_session_id
 
 from .conftest import Tracing
-from .support.echo_server import echo_server
 
 
 def build_tracing(**options: Any) -> Tracing:
@@ -314,36 +310,6 @@ def test_importing_the_integration_registers_nothing() -> None:
     assert completed.stdout.strip() == "0"
 
 
-def test_propagator_injects_the_current_session() -> None:
-    propagator = SessionPropagator()
-    carrier: dict[str, str] = {}
-    propagator.inject(carrier)
-    assert carrier == {}
-    with session(id="pr-1"):
-        propagator.inject(carrier)
-    assert carrier == {SESSION_HEADER_NAME: "pr-1"}
-    assert propagator.fields == {SESSION_HEADER_NAME}
-
-
-@pytest.mark.parametrize(
-    ("carrier", "expected"),
-    [
-        pytest.param({SESSION_HEADER_NAME: "in-1"}, "in-1", id="canonical"),
-        pytest.param({"mirascope-session-id": "in-2"}, "in-2", id="lower"),
-        pytest.param({"mirascope-session-id": "a b"}, None, id="invalid"),
-        pytest.param({}, None, id="missing"),
-    ],
-)
-def test_propagator_extracts_a_valid_id(carrier: dict[str, str], expected: str | None) -> None:
-    propagator = SessionPropagator()
-    context = propagator.extract(carrier)
-    assert isinstance(context, Context)
-    assert extracted_session_id(context) == expected
-    forwarded: dict[str, str] = {}
-    propagator.inject(forwarded, context)
-    assert forwarded == ({SESSION_HEADER_NAME: expected} if expected else {})
-
-
 def test_propagator_is_registered_under_the_opentelemetry_entry_point() -> None:
     (entry_point,) = entry_points(group="opentelemetry_propagator", name="ops_session")
     assert entry_point.load() is SessionPropagator
@@ -354,60 +320,3 @@ def test_missing_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delitem(sys.modules, "ops_session.otel")
     with pytest.raises(ImportError, match=r"install 'ops-session\[otel\]'"):
         importlib.import_module("ops_session.otel")
-
-
-@pytest.mark.parametrize(
-    ("propagators", "expected"),
-    [
-        pytest.param("tracecontext,baggage,ops_session", "otel-prop-1", id="selected"),
-        pytest.param("tracecontext,baggage", "(none)", id="not-selected"),
-    ],
-)
-def test_otel_propagators_env_makes_instrumented_clients_send_the_header(
-    propagators: str, expected: str
-) -> None:
-    with echo_server() as url:
-        completed = subprocess.run(
-            [sys.executable, "-m", "tests.live.propagation_client", url],
-            cwd=Path(__file__).resolve().parent.parent,
-            env={**os.environ, "OTEL_PROPAGATORS": propagators},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-    assert json.loads(completed.stdout) == {
-        "httpx": expected,
-        "httpx-async": expected,
-        "requests": expected,
-        "outside": "(none)",
-    }
-
-
-@pytest.mark.parametrize(
-    "carrier",
-    [
-        pytest.param({"Mirascope-Session-Id": "caller-1"}, id="canonical"),
-        pytest.param({"mirascope-session-id": "caller-1"}, id="lower-case"),
-        pytest.param({"MIRASCOPE-SESSION-ID": "caller-1"}, id="upper-case"),
-    ],
-)
-def test_propagator_keeps_a_header_the_caller_set(carrier: dict[str, str]) -> None:
-    expected = dict(carrier)
-    with session(id="current-1"):
-        SessionPropagator().inject(carrier)
-    assert carrier == expected
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "Mirascope-Session-Id",
-        "mirascope-session-id",
-        "MIRASCOPE-SESSION-ID",
-        "mIrAsCoPe-SeSsIoN-iD",
-    ],
-)
-def test_propagator_extracts_the_header_in_any_case(name: str) -> None:
-    context = SessionPropagator().extract({"traceparent": "-", name: "any-case-1"})
-    assert extracted_session_id(context) == "any-case-1"

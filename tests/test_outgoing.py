@@ -1,160 +1,148 @@
+"""The one question every carrier asks (`may_carry_session`), and the id on an HTTP hop.
+
+Rules about hosts that are not this machine are tested by matching names, never by sending.
+"""
+
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 import pytest
 
-from ops_session import OutgoingHosts, session, set_outgoing_hosts
-from ops_session._outgoing import (
+from ops_session import OutgoingHosts, inject_session, session
+from ops_session._outgoing import may_carry_session, update_session_header
+from ops_session._rules import (
+    DEFAULT_CARRIERS,
+    OUTGOING_CARRIERS_ENV,
     OUTGOING_HOSTS_ENV,
-    client_rule,
-    outgoing_hosts,
-    update_session_header,
+    outgoing_carriers,
 )
 
-from .support.hostile import hostile_text
-
 SetHosts = Callable[[Iterable[str] | None], None]
-RULE = OutgoingHosts(["*.internal", "API.MyCorp.com.", "127.0.0.1", "[::1]", "fe80::1"])
+SetCarriers = Callable[[Iterable[str] | None], None]
 
 
 @pytest.mark.parametrize(
     ("host", "allowed"),
     [
-        pytest.param("orders.internal", True, id="subdomain"),
-        pytest.param("a.b.internal", True, id="deeper-subdomain"),
-        pytest.param("ORDERS.Internal", True, id="any-case"),
-        pytest.param("orders.internal.", True, id="trailing-dot"),
-        pytest.param("internal", False, id="bare-domain-not-in-wildcard"),
-        pytest.param("evilinternal", False, id="suffix-without-dot"),
-        pytest.param("internal.evil.com", False, id="domain-as-prefix"),
-        pytest.param("api.mycorp.com", True, id="exact-name"),
-        pytest.param("api.mycorp.com.", True, id="exact-name-trailing-dot"),
-        pytest.param("x.api.mycorp.com", False, id="exact-name-is-not-a-wildcard"),
-        pytest.param("mycorp.com", False, id="parent-of-exact-name"),
-        pytest.param("127.0.0.1", True, id="ipv4"),
-        pytest.param("127.0.0.2", False, id="other-ipv4"),
-        pytest.param("127.0.0.1.evil.com", False, id="ipv4-as-prefix"),
-        pytest.param("::1", True, id="ipv6"),
-        pytest.param("[::1]", True, id="ipv6-bracketed"),
-        pytest.param("0:0:0:0:0:0:0:1", True, id="ipv6-long-form"),
-        pytest.param("FE80::1", True, id="ipv6-any-case"),
-        pytest.param("::2", False, id="other-ipv6"),
-        pytest.param("[::1", False, id="broken-ipv6"),
-        pytest.param("", False, id="empty"),
-        pytest.param("\r\n", False, id="control-characters"),
+        pytest.param("orders", True, id="compose-service"),
+        pytest.param("orders.internal", True, id="internal"),
+        pytest.param("10.0.0.7", True, id="private-address"),
+        pytest.param("api.openai.com", False, id="llm-provider"),
+        pytest.param("api.mycorp.com", False, id="public-name-needs-a-rule"),
     ],
 )
-def test_allows_hosts_by_pattern(host: str, allowed: bool) -> None:
-    assert RULE.allows(host) is allowed
+def test_by_default_the_id_goes_only_to_your_own_hosts(
+    monkeypatch: pytest.MonkeyPatch, host: str, allowed: bool
+) -> None:
+    monkeypatch.delenv(OUTGOING_HOSTS_ENV, raising=False)
+    assert may_carry_session("http", host) is allowed
+    with session(id="own-1"):
+        headers = update_and_return({}, host)
+    assert (headers == {"Mirascope-Session-Id": "own-1"}) is allowed
+
+
+def update_and_return(headers: dict[str, str], host: str) -> dict[str, str]:
+    update_session_header(headers, host, None)
+    return headers
+
+
+def test_hostless_carriers_are_the_job_queues_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(OUTGOING_CARRIERS_ENV, raising=False)
+    assert outgoing_carriers() == DEFAULT_CARRIERS
+    for kind in ("celery", "rq", "arq", "kafka", "rabbitmq", "ray", "temporal"):
+        assert may_carry_session(kind, None), kind
+    for kind in ("grpc", "mcp", "http", "other"):
+        assert not may_carry_session(kind, None), kind
 
 
 @pytest.mark.parametrize(
-    "pattern",
+    ("value", "allowed", "refused"),
     [
-        pytest.param("", id="empty"),
-        pytest.param(" ", id="blank"),
-        pytest.param(" api.internal", id="padded"),
-        pytest.param("https://api.internal", id="scheme"),
-        pytest.param("api.internal:8080", id="port"),
-        pytest.param("[::1]:8080", id="ipv6-port"),
-        pytest.param("api.internal/v1", id="path"),
-        pytest.param("user@api.internal", id="user"),
-        pytest.param("a..internal", id="empty-label"),
-        pytest.param(".internal", id="leading-dot"),
-        pytest.param("*.", id="wildcard-of-nothing"),
-        pytest.param("**.internal", id="double-star"),
-        pytest.param("*.*", id="two-wildcards"),
-        pytest.param("api.*.com", id="wildcard-in-the-middle"),
-        pytest.param("*api.com", id="partial-wildcard"),
-        pytest.param("*.0.0.1", id="wildcard-over-address"),
-        pytest.param("10.1", id="short-ipv4"),
-        pytest.param("256.0.0.1", id="ipv4-out-of-range"),
-        pytest.param("x" * 64 + ".com", id="label-too-long"),
-        pytest.param(".".join(["a" * 60] * 5), id="name-too-long"),
-        pytest.param("bücher.example", id="non-ascii"),
-        pytest.param("api.internal\r\nX-Evil: 1", id="header-injection"),
-        pytest.param("api internal", id="space"),
-        pytest.param("api.internal\x00", id="nul"),
-        *hostile_text(),
+        pytest.param("grpc, mcp", ["grpc", "mcp"], ["celery", "http"], id="listed"),
+        pytest.param("*", ["grpc", "other", "http"], [], id="every-kind"),
+        pytest.param("none", [], ["celery", "kafka"], id="none"),
+        pytest.param(" ", ["celery"], ["grpc"], id="blank-is-default"),
     ],
 )
-def test_refuses_an_invalid_pattern_and_names_it(pattern: str) -> None:
-    with pytest.raises(ValueError) as raised:
-        OutgoingHosts(["api.internal", pattern])
-    assert repr(pattern) in str(raised.value)
+def test_the_carriers_variable_lists_the_hostless_kinds(
+    monkeypatch: pytest.MonkeyPatch, value: str, allowed: list[str], refused: list[str]
+) -> None:
+    monkeypatch.setenv(OUTGOING_CARRIERS_ENV, value)
+    for kind in allowed:
+        assert may_carry_session(kind, None), kind
+    for kind in refused:
+        assert not may_carry_session(kind, None), kind
 
 
-def test_a_single_string_or_a_non_string_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match=r"\['api\.internal'\]"):
-        OutgoingHosts("api.internal")
-    with pytest.raises(TypeError, match="None"):
-        OutgoingHosts([None])  # type: ignore[list-item]
-
-
-def test_star_allows_every_host_and_an_empty_list_none() -> None:
-    assert OutgoingHosts(["*"]).allows("anything.example")
-    assert not OutgoingHosts([]).allows("localhost")
-
-
-def test_compares_by_meaning_and_shows_its_patterns() -> None:
-    rule = OutgoingHosts(["*.internal", "API.internal."])
-    assert rule == OutgoingHosts(["api.internal", "*.internal"])
-    assert hash(rule) == hash(OutgoingHosts(["api.internal", "*.internal"]))
-    assert rule != OutgoingHosts(["*"]) and rule != ["*.internal"]
-    assert list(rule) == list(rule.patterns) == ["*.internal", "API.internal."]
-    assert repr(rule) == "OutgoingHosts(['*.internal', 'API.internal.'])"
-
-
-def test_the_process_rule_is_every_host_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(OUTGOING_HOSTS_ENV, raising=False)
-    assert outgoing_hosts() == OutgoingHosts(["*"])
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "  ")
-    assert outgoing_hosts() == OutgoingHosts(["*"])
-
-
-def test_the_environment_variable_sets_the_process_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "*.internal, api.mycorp.com,,")
-    rule = outgoing_hosts()
-    assert rule == OutgoingHosts(["*.internal", "api.mycorp.com"])
-    assert outgoing_hosts() is rule  # parsed once while the variable stays the same
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "127.0.0.1")
-    assert outgoing_hosts() == OutgoingHosts(["127.0.0.1"])
-
-
-def test_a_bad_environment_variable_names_itself_and_the_pattern(
+def test_a_carrier_with_a_host_is_judged_by_host_whatever_its_kind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "api.internal,https://llm.example.com")
-    with pytest.raises(ValueError, match=rf"{OUTGOING_HOSTS_ENV}=.*'https://llm\.example\.com'"):
-        outgoing_hosts()
+    monkeypatch.setenv(OUTGOING_CARRIERS_ENV, "none")
+    monkeypatch.delenv(OUTGOING_HOSTS_ENV, raising=False)
+    assert may_carry_session("grpc", "orders.internal")
+    assert not may_carry_session("grpc", "pubsub.googleapis.com")
+    assert may_carry_session("mcp", "tools.mycorp.com", OutgoingHosts(["tools.mycorp.com"]))
 
 
-def test_set_outgoing_hosts_wins_over_the_environment(
-    monkeypatch: pytest.MonkeyPatch, process_hosts: SetHosts
+@pytest.mark.usefixtures("fresh_outgoing_log")
+def test_a_hostless_refusal_is_said_once_never_silently(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "*.internal")
-    process_hosts(["api.mycorp.com"])
-    assert outgoing_hosts() == OutgoingHosts(["api.mycorp.com"])
-    set_outgoing_hosts(None)
-    assert outgoing_hosts() == OutgoingHosts(["*.internal"])
+    monkeypatch.delenv(OUTGOING_CARRIERS_ENV, raising=False)
+    caplog.set_level(logging.DEBUG, logger="ops_session")
+    for _ in range(3):
+        assert not may_carry_session("grpc", None)
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "'grpc'" in warnings[0].getMessage()
+    assert OUTGOING_CARRIERS_ENV in warnings[0].getMessage()
+    assert sum(record.levelno == logging.DEBUG for record in caplog.records) == 2
 
 
-def test_set_outgoing_hosts_checks_its_patterns(process_hosts: SetHosts) -> None:
-    with pytest.raises(ValueError, match="'api.internal:80'"):
-        process_hosts(["api.internal:80"])
-    assert outgoing_hosts() == OutgoingHosts(["*"]), "a refused rule must not be half set"
+@pytest.mark.usefixtures("fresh_outgoing_log")
+def test_http_headers_without_a_host_are_refused_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ops_session")
+    assert not may_carry_session("http", None)
+    (record,) = caplog.records
+    assert record.levelno == logging.DEBUG and "hook the client" in record.getMessage()
+
+
+@pytest.mark.usefixtures("fresh_outgoing_log")
+@pytest.mark.parametrize(
+    ("variable", "value", "host"),
+    [
+        pytest.param(OUTGOING_HOSTS_ENV, "https://api.internal", "api.internal", id="hosts"),
+        pytest.param(OUTGOING_CARRIERS_ENV, "Kafka!", None, id="carriers"),
+    ],
+)
+def test_a_bad_variable_at_request_time_sends_nothing_and_says_so_once(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    variable: str,
+    value: str,
+    host: str | None,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    caplog.set_level(logging.WARNING, logger="ops_session")
+    assert not may_carry_session("kafka", host)
+    assert not may_carry_session("kafka", host)
+    (record,) = caplog.records
+    assert variable in record.getMessage() and "nowhere" in record.getMessage()
 
 
 def test_update_session_header_adds_ours_only_where_allowed() -> None:
     rule = OutgoingHosts(["api.internal"])
     headers: dict[str, str] = {}
-    assert update_session_header(headers, "api.internal", rule, None) is None
+    update_session_header(headers, "api.internal", rule)
     assert headers == {}, "outside a session nothing is sent"
     with session(id="s-1"):
-        assert update_session_header(headers, "llm.example.com", rule, None) is None
+        update_session_header(headers, "llm.example.com", rule)
         assert headers == {}
-        assert update_session_header(headers, "api.internal", rule, None) == "s-1"
+        update_session_header(headers, "api.internal", rule)
         assert headers == {"Mirascope-Session-Id": "s-1"}
 
 
@@ -162,13 +150,14 @@ def test_update_session_header_drops_ours_on_a_hop_elsewhere_and_keeps_the_calle
     rule = OutgoingHosts(["api.internal"])
     with session(id="s-1"):
         ours = {"Mirascope-Session-Id": "s-1"}
-        assert update_session_header(ours, "llm.example.com", rule, "s-1") is None
+        update_session_header(ours, "llm.example.com", rule)
         assert ours == {}
-        assert update_session_header(ours, "api.internal", rule, None) == "s-1"
+        update_session_header(ours, "api.internal", rule)
+        assert ours == {"Mirascope-Session-Id": "s-1"}
         theirs = {"Mirascope-Session-Id": "chosen"}
-        assert update_session_header(theirs, "llm.example.com", rule, "s-1") is None
+        update_session_header(theirs, "llm.example.com", rule)
         assert theirs == {"Mirascope-Session-Id": "chosen"}
-        assert update_session_header(theirs, "api.internal", rule, None) is None
+        update_session_header(theirs, "api.internal", rule)
         assert theirs == {"Mirascope-Session-Id": "chosen"}
 
 
@@ -178,14 +167,43 @@ def test_update_session_header_follows_the_process_rule_without_its_own(
     process_hosts(["api.internal"])
     with session(id="s-2"):
         headers: dict[str, str] = {}
-        assert update_session_header(headers, "llm.example.com", None, None) is None
-        assert update_session_header(headers, "api.internal", None, None) == "s-2"
+        update_session_header(headers, "llm.example.com", None)
+        assert headers == {}
+        update_session_header(headers, "api.internal", None)
+        assert headers == {"Mirascope-Session-Id": "s-2"}
 
 
-def test_a_hook_following_a_bad_environment_variable_fails_when_built(
+def test_inject_session_without_a_host_writes_where_you_chose() -> None:
+    with session(id="inj-1"):
+        assert inject_session({}) == {"Mirascope-Session-Id": "inj-1"}
+        assert inject_session({"mirascope-session-id": "x"}) == {"mirascope-session-id": "x"}
+
+
+def test_inject_session_with_a_host_keeps_to_the_rule_on_every_hop(
+    process_hosts: SetHosts,
+) -> None:
+    """Issue 27, point 2: called again with a redirect's host, ours does not follow the hop."""
+    process_hosts(["api.internal"])
+    assert inject_session({}, host="api.internal") == {}, "outside a session nothing changes"
+    with session(id="inj-2"):
+        headers = inject_session({"Accept": "*/*"}, host="api.internal")
+        assert headers == {"Accept": "*/*", "Mirascope-Session-Id": "inj-2"}
+        hop = dict(headers)  # what a client copies to the redirect's request
+        assert inject_session(hop, host="objects.example.com") == {"Accept": "*/*"}
+        lower = {"mirascope-session-id": "inj-2"}
+        assert inject_session(lower, host="objects.example.com") == {}
+        assert inject_session({}, host="objects.example.com") == {}
+        theirs = {"Mirascope-Session-Id": "forwarded"}
+        assert inject_session(theirs, host="objects.example.com") == theirs
+        assert inject_session(dict(headers), host="api.internal") == headers
+
+
+@pytest.mark.usefixtures("fresh_outgoing_log")
+def test_a_bad_header_variable_at_request_time_sends_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "localhost:8000")
-    with pytest.raises(ValueError, match=OUTGOING_HOSTS_ENV):
-        client_rule(None)
-    assert client_rule(["api.internal"]) == OutgoingHosts(["api.internal"])
+    monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "Bad Name")
+    headers: dict[str, str] = {}
+    with session(id="s-3"):
+        update_session_header(headers, "orders.internal", None)
+    assert headers == {}

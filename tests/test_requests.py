@@ -13,7 +13,13 @@ from ops_session import SESSION_HEADER_NAME, session
 from ops_session.requests import send_session
 
 from .support.echo_server import NO_HEADER
-from .support.outgoing import ALLOWED, SESSION_ID, allow_list_cases, name_cases
+from .support.outgoing import (
+    ALLOWED,
+    SESSION_ID,
+    allow_list_cases,
+    default_name_cases,
+    name_cases,
+)
 
 
 class RecordingAdapter(HTTPAdapter):
@@ -35,7 +41,9 @@ def http() -> Iterator[requests.Session]:
         yield http
 
 
-def test_sends_the_session_to_every_host_by_default(echo_url: str, http: requests.Session) -> None:
+def test_sends_the_session_to_your_own_hosts_by_default(
+    echo_url: str, http: requests.Session
+) -> None:
     send_session(http)
     assert http.get(echo_url).text == NO_HEADER
     with session(id="rq-1"):
@@ -60,6 +68,17 @@ def test_host_names_match_the_patterns(
     send_session(http, hosts=ALLOWED)
     with session(id=SESSION_ID):
         for url, headers, expected in name_cases():
+            assert http.get(url, headers=headers).text == expected, url
+
+
+def test_without_a_rule_only_your_own_hosts_get_the_id(
+    loopback_servers: dict[str, str], http: requests.Session
+) -> None:
+    """Issue 27, point 18: no `hosts=` and no process rule is `@private`, not every host."""
+    http.proxies = {"http": loopback_servers["127.0.0.1"]}
+    send_session(http)
+    with session(id=SESSION_ID):
+        for url, headers, expected in default_name_cases():
             assert http.get(url, headers=headers).text == expected, url
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -82,3 +83,31 @@ def test_missing_rq_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "ops_session.rq")
     with pytest.raises(ImportError, match=r"install 'ops-session\[rq\]'"):
         import ops_session.rq  # noqa: F401
+
+
+def test_meta_key_follows_the_process_header_name(
+    process_header_name: Callable[[str | None], None],
+) -> None:
+    """Issue 27, point 7: enqueuing and performing services configured alike agree."""
+    process_header_name("X-Conversation-Id")
+    with session(id="named-1"):
+        job = create()
+    assert job.meta == {"X-Conversation-Id": "named-1"}
+    assert job.perform().id == "named-1"
+    assert create(meta={SESSION_META_KEY: "named-2"}).perform() is None
+
+
+def test_enqueue_follows_the_carrier_rule(
+    process_carriers: Callable[[Iterable[str] | None], None],
+) -> None:
+    """Issue 27, point 3: the job queue obeys the outgoing rule like every carrier."""
+    process_carriers(["celery"])
+    with session(id="ruled-1"):
+        assert create().meta == {}
+
+
+def test_a_bad_header_variable_neither_stores_nor_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "Bad Name")
+    with session(id="bad-1"):
+        assert create().meta == {}
+    assert create(meta={SESSION_META_KEY: "bad-2"}).perform() is None

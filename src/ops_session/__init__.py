@@ -11,14 +11,16 @@ from ._core import (
     current_session,
     extract_session_id,
     generate_session_id,
-    inject_session,
     is_valid_session_id,
     require_session,
     session,
 )
+from ._header import session_header_name, set_session_header_name
+from ._hosts import OutgoingHosts
 from ._install import install
 from ._options import SessionOptions
-from ._outgoing import OutgoingHosts, set_outgoing_hosts
+from ._outgoing import inject_session
+from ._rules import set_outgoing_carriers, set_outgoing_hosts
 from .asgi import SessionMiddleware
 from .wsgi import SessionMiddleware as WSGISessionMiddleware
 
@@ -45,5 +47,8 @@ __all__ = [
     "is_valid_session_id",
     "require_session",
     "session",
+    "session_header_name",
+    "set_outgoing_carriers",
     "set_outgoing_hosts",
+    "set_session_header_name",
 ]

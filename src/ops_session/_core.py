@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import weakref
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from types import MethodType, TracebackType
 from typing import Never, NoReturn, TypeAlias
 
 from ._attributes import Jsonable, attributes_json, freeze_attributes
+from ._header import SESSION_HEADER_NAME, session_header_name
 
 __all__ = [
     "CARRIABLE_SESSION_ID",
@@ -37,7 +38,6 @@ __all__ = [
     "extract_session_id",
     "freeze_attributes",
     "generate_session_id",
-    "inject_session",
     "is_valid_session_id",
     "notify_request_started",
     "remove_request_listener",
@@ -46,9 +46,6 @@ __all__ = [
     "require_session",
     "session",
 ]
-
-SESSION_HEADER_NAME = "Mirascope-Session-Id"
-"""The HTTP header that carries a session id between services."""
 
 MAX_SESSION_ID_LENGTH = 128
 """The longest incoming session id the default validator accepts."""
@@ -308,7 +305,7 @@ def note_session(error: BaseException, context: SessionContext) -> None:
 
 
 def extract_session_id(
-    headers: Mapping[str, str | list[str]], *, header_name: str = SESSION_HEADER_NAME
+    headers: Mapping[str, str | list[str]], *, header_name: str | None = None
 ) -> str | None:
     """Return the session id carried by a mapping of HTTP headers, if any.
 
@@ -318,14 +315,18 @@ def extract_session_id(
 
     Args:
         headers: Header names to values, such as `dict(request.headers)`.
-        header_name: The header to read.
+        header_name: The header to read; by default the process-wide session header
+            (`set_session_header_name`, `OPS_SESSION_HEADER_NAME`, `Mirascope-Session-Id`).
 
     Returns:
         The session id, or `None` when the header is absent or empty.
 
     Raises:
         TypeError: A name or the value is not a `str` (or a list of `str`), such as `bytes`.
+        ValueError: `header_name` is not given and `OPS_SESSION_HEADER_NAME` is invalid.
     """
+    if header_name is None:
+        header_name = session_header_name()
     value = headers.get(header_name)
     if value is None:
         wanted = header_name.lower()
@@ -417,35 +418,12 @@ def is_valid_session_id(value: str) -> bool:
     return VALID_SESSION_ID.fullmatch(value) is not None
 
 
-def inject_session(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
-    """Write the current session's id into outgoing request headers.
-
-    Outside a session the headers are left as they are. A session header already present, in
-    any case, is kept, so a caller can still forward a different id on purpose.
-
-    Args:
-        headers: The outgoing headers, changed in place.
-
-    Returns:
-        The same `headers`, for chaining.
-
-    Example:
-        >>> with session(id="chat-42"):
-        ...     inject_session({})
-        {'Mirascope-Session-Id': 'chat-42'}
-    """
-    current = _current_session.get()
-    if current is not None and extract_session_id(headers) is None:
-        headers[SESSION_HEADER_NAME] = current.id
-    return headers
-
-
 @contextmanager
 def continue_session(
     headers: Mapping[str, str | list[str]],
     *,
     generate: bool = False,
-    header_name: str = SESSION_HEADER_NAME,
+    header_name: str | None = None,
 ) -> Iterator[SessionContext | None]:
     """Continue the session a carrier of headers brings: the receiving half of `inject_session`.
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Protocol
 
-from ._outgoing import client_rule, update_session_header
+from ._outgoing import update_session_header
+from ._rules import client_rule
 
 __all__ = [
     "AsyncSessionHeaderHook",
@@ -20,10 +21,6 @@ __all__ = [
     "SessionHeaderHook",
     "register_hook",
 ]
-
-# Redirected requests get a copy of the first request's extensions (httpx `_client.py`
-# `_build_redirect_request`), so the id we wrote travels with every hop of one request.
-_SENT = "ops_session.sent_session_id"
 
 
 class _URLLike(Protocol):
@@ -39,9 +36,6 @@ class RequestLike(Protocol):
 
     @property
     def url(self) -> _URLLike: ...
-
-    @property
-    def extensions(self) -> MutableMapping[str, Any]: ...
 
 
 class ClientLike(Protocol):
@@ -61,24 +55,21 @@ class HostsHook:
         self.hosts = client_rule(hosts)
 
     def _apply(self, request: RequestLike) -> None:
-        request.extensions[_SENT] = update_session_header(
-            request.headers,
-            request.url.raw_host.decode("ascii"),
-            self.hosts,
-            request.extensions.get(_SENT),
-        )
+        # httpx copies a request's headers to its redirect and runs the hooks again for it.
+        update_session_header(request.headers, request.url.raw_host.decode("ascii"), self.hosts)
 
 
 class SessionHeaderHook(HostsHook):
     """A `request` event hook for `httpx.Client` and `httpx2.Client` that adds the session header.
 
     httpx runs request hooks for every hop, redirects included: a hop to a host that `hosts`
-    does not allow gets no session header, and loses the one this hook added to an earlier hop.
-    A session header you set yourself is sent as you set it. Outside a session nothing changes.
+    does not allow gets no session header, and loses one holding the current session's id
+    (this hook's, or one written by `inject_session`). A session header holding another id is
+    yours, and is sent as you set it. Outside a session nothing changes.
 
     Args:
         hosts: Host patterns (see `ops_session.OutgoingHosts`); `None` follows the process-wide
-            rule (`ops_session.set_outgoing_hosts`, default every host).
+            rule (`ops_session.set_outgoing_hosts`, default `["@private"]`: your own hosts).
 
     Example:
         client = httpx.Client(event_hooks={"request": [SessionHeaderHook(hosts=["*.internal"])]})

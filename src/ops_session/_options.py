@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeAlias, TypedDict, TypeVar
 
 from ._core import SESSION_HEADER_NAME, Jsonable, generate_session_id, is_valid_session_id
+from ._header import check_header_name
 
 __all__ = [
     "DEFAULT_COOKIE_MAX_AGE",
@@ -108,6 +109,11 @@ def _text(value: str) -> str:
     return value
 
 
+def _header_name(value: str) -> str:
+    # Read as `session_header_name()` reads it, so the middleware and the outgoing side agree.
+    return check_header_name(value.strip())
+
+
 def _boolean(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -161,7 +167,7 @@ def _table(*options: Option) -> Mapping[str, Option]:
 
 
 OPTIONS: Mapping[str, Option] = _table(
-    Option("header_name", SESSION_HEADER_NAME, _text),
+    Option("header_name", SESSION_HEADER_NAME, _header_name),
     Option("generator", generate_session_id, _callable, text_in_code=True),
     Option("validator", is_valid_session_id, _callable, text_in_code=True),
     Option("on_invalid", "generate", _text),
@@ -180,6 +186,7 @@ OPTIONS: Mapping[str, Option] = _table(
 # variable the package reads. A new outgoing variable is one more entry.
 OUTGOING_VARIABLES: Mapping[str, str] = {
     "OPS_SESSION_OUTGOING_HOSTS": "the hosts outgoing requests may send the session id to",
+    "OPS_SESSION_OUTGOING_CARRIERS": "whether carriers that name no host get the session id",
 }
 
 

@@ -1,271 +1,181 @@
-"""Which hosts outgoing requests may send the session id to: the allow-list every client hook uses.
+"""Where the session id may go: the one rule every outgoing carrier asks. Stdlib only.
 
-Session ids often embed user or conversation ids, so an app that calls third-party APIs should
-send them only to its own services. `OutgoingHosts` is the rule (host patterns, checked once when
-built); `set_outgoing_hosts()` and the `OPS_SESSION_OUTGOING_HOSTS` environment variable set it for
-the whole process; `update_session_header()` applies it to one hop of one request, redirects
-included. Stdlib only.
+Session ids often embed user or conversation ids, so they go to the user's own services only,
+unless the user says otherwise. Every integration that puts the id into a carrier (an HTTP
+request, a queue message, RPC metadata, MCP `_meta`, a job payload) asks one function first:
+
+    may_carry_session(carrier, host, hosts=None) -> bool
+
+- A carrier bound for a known `host` (an HTTP request, a gRPC channel's target, an MCP server's
+  URL) is judged by host: the client's own `hosts` rule when it has one, else the process rule,
+  `set_outgoing_hosts()` or `OPS_SESSION_OUTGOING_HOSTS`, whose default, `"@private"`, is the
+  hosts plainly the user's own (see `OutgoingHosts`).
+- A carrier that shows no host (Kafka record headers, gRPC metadata or Celery headers as
+  OpenTelemetry's instrumentations hand them to the propagator, Ray task dicts, MCP over stdio)
+  is judged by its kind: `set_outgoing_carriers()` or `OPS_SESSION_OUTGOING_CARRIERS` list the
+  kinds that may carry the id; the default, `DEFAULT_CARRIERS`, is the job queues and workers
+  whose consumers are the user's own. A refusal is said once per kind in the log, never silent.
+
+`carrier` is a lower-case kind name: `"http"` for HTTP whatever the client, the library's name
+otherwise (`"celery"`, `"rq"`, `"arq"`, `"kafka"`, `"rabbitmq"`, `"grpc"`, `"mcp"`, `"ray"`,
+`"temporal"`, `"baggage"`). The function never raises: a bad variable sends the id nowhere, and
+the log says why, once; setup code checks the variables with `_rules.outgoing_hosts()` and
+`outgoing_carriers()`, which raise. `update_session_header()` applies the rule to one hop of
+an HTTP request, redirects included, and `inject_session()` is the public way to write the id.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import re
-from collections.abc import Iterable, Iterator, MutableMapping
-from functools import lru_cache
+import logging
+from collections.abc import MutableMapping
 
-from ._core import SESSION_HEADER_NAME, current_session
+from ._core import current_session, extract_session_id
+from ._header import session_header_name
+from ._hosts import OutgoingHosts
+from ._rules import (
+    EVERY_KIND,
+    OUTGOING_CARRIERS_ENV,
+    outgoing_carriers,
+    outgoing_hosts,
+    say_once,
+)
 
 __all__ = [
-    "EVERY_HOST",
-    "OUTGOING_HOSTS_ENV",
-    "OutgoingHosts",
-    "client_rule",
-    "outgoing_hosts",
-    "set_outgoing_hosts",
+    "inject_session",
+    "may_carry_session",
+    "outgoing_header_name",
     "update_session_header",
 ]
 
-OUTGOING_HOSTS_ENV = "OPS_SESSION_OUTGOING_HOSTS"
-"""Comma-separated host patterns for the whole process, read when no code called
-`set_outgoing_hosts()`. Unset or blank: every host."""
 
-# A DNS label as hosts use them (underscores included: container and service names have them).
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
-_MAX_NAME_LENGTH = 253
+def may_carry_session(carrier: str, host: str | None, hosts: OutgoingHosts | None = None) -> bool:
+    """Whether the session id may go into a carrier of kind `carrier` bound for `host`.
 
-
-class OutgoingHosts:
-    """An allow-list of host patterns: the hosts that may receive the session header.
-
-    A pattern is one of:
-
-    - a host name, `"api.mycorp.com"`: that host only;
-    - `"*.internal"`: every host under `internal` (`a.internal`, `a.b.internal`), but not
-      `internal` itself (list it too if it is a host);
-    - an IPv4 or IPv6 address, `"127.0.0.1"`, `"::1"` or `"[::1]"`;
-    - `"*"`: every host.
-
-    Names match in any case and with or without a trailing dot; addresses match in any notation
-    (`"::1"` matches `0:0:0:0:0:0:0:1`). Patterns name hosts only: a scheme, port, path or user
-    is refused, since the session goes to every port of a host you trust. Write
-    internationalized names in their ASCII form (`"xn--..."`). An empty list allows no host.
-
-    Example:
-        >>> OutgoingHosts(["*.internal", "api.mycorp.com"]).allows("orders.internal")
-        True
-
-    Raises:
-        ValueError: A pattern is not one of the forms above; the message names it.
-        TypeError: `patterns` is a single string, or holds something other than strings.
-    """
-
-    __slots__ = ("_every", "_names", "_patterns", "_suffixes")
-
-    def __init__(self, patterns: Iterable[str]) -> None:
-        if isinstance(patterns, str | bytes):
-            raise TypeError(
-                f"Expected a list of host patterns, got the string {patterns!r}: "
-                f"write [{patterns!r}]."
-            )
-        self._patterns = tuple(patterns)
-        names: set[str] = set()
-        suffixes: set[str] = set()
-        for pattern in self._patterns:
-            if not isinstance(pattern, str):
-                raise TypeError(f"Expected host patterns as strings, got {pattern!r}.")
-            if pattern == "*":
-                continue
-            if pattern.startswith("*."):
-                suffixes.add("." + _parse_name(pattern[2:], pattern, wildcard=True))
-            else:
-                names.add(_parse_host(pattern))
-        self._every = "*" in self._patterns
-        self._names = frozenset(names)
-        self._suffixes = tuple(sorted(suffixes))
-
-    def allows(self, host: str) -> bool:
-        """Whether `host` (as in a URL, any case, IPv6 with or without brackets) may get the id."""
-        if self._every:
-            return True
-        name = _normal_host(host)
-        return name in self._names or name.endswith(self._suffixes)
-
-    @property
-    def patterns(self) -> tuple[str, ...]:
-        """The patterns as given."""
-        return self._patterns
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._patterns)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, OutgoingHosts):
-            return NotImplemented
-        return (self._every, self._names, self._suffixes) == (
-            other._every,
-            other._names,
-            other._suffixes,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self._every, self._names, self._suffixes))
-
-    def __repr__(self) -> str:
-        return f"OutgoingHosts({list(self._patterns)!r})"
-
-
-EVERY_HOST = OutgoingHosts(["*"])
-
-_configured: OutgoingHosts | None = None
-_from_env: tuple[str, OutgoingHosts] = ("", EVERY_HOST)
-
-
-def set_outgoing_hosts(hosts: Iterable[str] | None) -> None:
-    """Set the hosts that every hooked client may send the session id to, for the whole process.
-
-    It governs `ops_session.httpx`, `ops_session.httpx2`, `ops_session.requests` and
-    `ops_session.aiohttp` hooks built without their own `hosts=`, including hooks built before
-    this call. It wins over the `OPS_SESSION_OUTGOING_HOSTS` environment variable; `None` goes
-    back to that variable, or, when it is unset, to every host.
-
-    It also governs the `ops_session` propagator, which sends the id only where the request's
-    headers name an allowed `Host` (httpx's do; requests' and aiohttp's do not, so it sends
-    nothing there and their hooks send the header).
+    The one question every integration asks before it writes the id (see the module's
+    docstring). Never raises: an invalid `OPS_SESSION_*` variable refuses, and says so once.
 
     Args:
-        hosts: Host patterns, as `OutgoingHosts` takes them, or `None`.
-
-    Raises:
-        ValueError: A pattern is invalid; the message names it.
-
-    Example:
-        set_outgoing_hosts(["*.internal", "api.mycorp.com"])
+        carrier: The carrier's kind, lower case: `"http"`, `"celery"`, `"grpc"`, `"mcp"`, ...
+        host: Where the carrier goes, as in a URL (`"orders.internal"`, `"10.0.0.7"`,
+            `"[::1]"`), or `None` when it shows no host.
+        hosts: The client's own rule (its `hosts=`), judging `host` instead of the process rule.
     """
-    global _configured
-    _configured = None if hosts is None else OutgoingHosts(hosts)
+    try:
+        if host is not None:
+            return (outgoing_hosts() if hosts is None else hosts).allows(host)
+        allowed = outgoing_carriers()
+    except ValueError as error:
+        say_once(
+            ("invalid", str(error)),
+            logging.WARNING,
+            "ops-session sends the session id nowhere until this is fixed: %s",
+            error,
+        )
+        return False
+    if carrier in allowed or EVERY_KIND in allowed:
+        return True
+    if carrier == "http":
+        say_once(
+            ("carrier", carrier),
+            logging.DEBUG,
+            "HTTP headers that show no host get no session id from the ops_session propagator: "
+            "hook the client (send_session, SessionTraceConfig), which sees the URL.",
+        )
+        return False
+    say_once(
+        ("carrier", carrier),
+        logging.WARNING,
+        "ops-session did not put the session id into a %r carrier, which shows no host: add %r "
+        "to %s (or set_outgoing_carriers) to send it there.",
+        carrier,
+        carrier,
+        OUTGOING_CARRIERS_ENV,
+    )
+    return False
 
 
-def outgoing_hosts() -> OutgoingHosts:
-    """The process-wide rule: `set_outgoing_hosts()`'s, else the environment variable's, else all.
-
-    Raises:
-        ValueError: `OPS_SESSION_OUTGOING_HOSTS` holds an invalid pattern; the message names both.
-    """
-    global _from_env
-    if _configured is not None:
-        return _configured
-    raw = os.environ.get(OUTGOING_HOSTS_ENV, "")
-    if raw == _from_env[0]:
-        return _from_env[1]
-    if not raw.strip():
-        rule = EVERY_HOST
-    else:
-        patterns = [pattern.strip() for pattern in raw.split(",") if pattern.strip()]
-        try:
-            rule = OutgoingHosts(patterns)
-        except ValueError as error:
-            raise ValueError(f"{OUTGOING_HOSTS_ENV}={raw!r} is invalid: {error}") from None
-    _from_env = (raw, rule)
-    return rule
-
-
-def client_rule(hosts: Iterable[str] | None) -> OutgoingHosts | None:
-    """A client hook's own rule from its `hosts=` argument; `None` means the process-wide one.
-
-    Checks the environment variable now when the hook will follow it, so a bad value stops the
-    app where the client is built rather than at its first request.
-    """
-    if hosts is None:
-        outgoing_hosts()
+def outgoing_header_name() -> str | None:
+    """The session header name for a request in flight, or `None` (said once) when it is invalid."""
+    try:
+        return session_header_name()
+    except ValueError as error:
+        say_once(
+            ("invalid", str(error)),
+            logging.WARNING,
+            "ops-session sends and reads no session id until this is fixed: %s",
+            error,
+        )
         return None
-    return OutgoingHosts(hosts)
 
 
 def update_session_header(
-    headers: MutableMapping[str, str],
-    host: str,
-    hosts: OutgoingHosts | None,
-    sent: str | None,
-) -> str | None:
-    """Make one hop of an outgoing request carry the session header exactly when `host` may get it.
+    headers: MutableMapping[str, str], host: str, hosts: OutgoingHosts | None
+) -> None:
+    """Make one hop of an HTTP request carry the session header exactly when `host` may get it.
+
+    A header holding the current session's id is ours, however it got there (this function on
+    an earlier hop before a redirect, `inject_session`, a forwarded incoming header): it is
+    removed from a hop to a host the rule refuses. A header holding another id was set by the
+    caller on purpose, and stands.
 
     Args:
         headers: The hop's headers, a case-insensitive mapping, changed in place.
         host: The hop's host, as in its URL.
         hosts: The client's own rule, or `None` for the process-wide one.
-        sent: What an earlier hop of the same request (before a redirect) got from this function.
-            A header with that value is ours, and is removed before `host` is judged; any other
-            session header was set by the caller and is left as it is.
+    """
+    current = current_session()
+    if current is None:
+        return
+    name = outgoing_header_name()
+    if name is None:
+        return
+    present = headers.get(name)
+    if present is None:
+        if may_carry_session("http", host, hosts):
+            headers[name] = current.id
+    elif present == current.id and not may_carry_session("http", host, hosts):
+        del headers[name]
+
+
+def inject_session(
+    headers: MutableMapping[str, str], *, host: str | None = None
+) -> MutableMapping[str, str]:
+    """Write the current session's id into outgoing headers.
+
+    Without `host`, you chose the carrier (a job payload, a message you send to your own
+    service), and the id is written. With `host`, the process rule (`set_outgoing_hosts`,
+    `OPS_SESSION_OUTGOING_HOSTS`, default your own hosts) decides: call it again with each
+    redirect's host, and a hop to a host outside the rule loses the id written for an earlier
+    one. Outside a session the headers are left as they are. A session header holding another
+    id, in any case, is kept, so a caller can still forward a different id on purpose.
+
+    Args:
+        headers: The outgoing headers, changed in place.
+        host: The host the headers go to, as in a URL, or `None`.
 
     Returns:
-        The id written now (remember it for the next hop), or `None`.
+        The same `headers`, for chaining.
+
+    Raises:
+        TypeError: A header name or value is not a `str` (decode bytes headers first).
+        ValueError: `OPS_SESSION_HEADER_NAME` holds no header name.
+
+    Example:
+        >>> with session(id="chat-42"):
+        ...     inject_session({})
+        {'Mirascope-Session-Id': 'chat-42'}
     """
-    if sent is not None and headers.get(SESSION_HEADER_NAME) == sent:
-        del headers[SESSION_HEADER_NAME]
     current = current_session()
-    if current is None or SESSION_HEADER_NAME in headers:
-        return None
-    if not (outgoing_hosts() if hosts is None else hosts).allows(host):
-        return None
-    headers[SESSION_HEADER_NAME] = current.id
-    return current.id
-
-
-def _parse_host(pattern: str) -> str:
-    if pattern.startswith("[") and pattern.endswith("]"):
-        return _parse_address(pattern[1:-1], pattern)
-    if ":" in pattern:
-        return _parse_address(pattern, pattern)
-    return _parse_name(pattern, pattern, wildcard=False)
-
-
-def _parse_address(text: str, pattern: str) -> str:
-    try:
-        return ipaddress.IPv6Address(text).compressed
-    except ValueError:
-        raise ValueError(
-            f"Expected a host name, *.domain or IP address, got {pattern!r}: "
-            "give the host alone, without scheme, port or path."
-        ) from None
-
-
-def _parse_name(text: str, pattern: str, *, wildcard: bool) -> str:
-    if not text.isascii():
-        raise ValueError(
-            f"Expected an ASCII host pattern, got {pattern!r}: "
-            "write internationalized names in their xn-- form."
-        )
-    name = text.lower().removesuffix(".")
-    labels = name.split(".")
-    if len(name) > _MAX_NAME_LENGTH or not all(_LABEL.fullmatch(label) for label in labels):
-        raise ValueError(
-            f"Expected a host name, *.domain or IP address, got {pattern!r}: give the host "
-            "alone, without scheme, port or path; '*' only as the whole first label."
-        )
-    if labels[-1].isdigit():
-        # An all-digit last label is an address, never a domain: "*.0.0.1" must not match
-        # 127.0.0.1, and "10.1" must not pass for a host name.
-        if wildcard:
-            raise ValueError(f"Expected *.domain, got {pattern!r}: addresses take no wildcard.")
-        try:
-            return ipaddress.IPv4Address(name).compressed
-        except ValueError:
-            raise ValueError(
-                f"Expected a dotted IPv4 address, got {pattern!r}: write all four numbers."
-            ) from None
-    return name
-
-
-@lru_cache(maxsize=512)
-def _normal_host(host: str) -> str:
-    name = host.lower().removesuffix(".")
-    if ":" in name:
-        if name.startswith("[") and name.endswith("]"):
-            name = name[1:-1]
-        try:
-            return ipaddress.IPv6Address(name).compressed
-        except ValueError:
-            return name
-    return name
+    if current is None:
+        return headers
+    name = session_header_name()
+    if host is not None:
+        present = extract_session_id(headers, header_name=name)
+        if present is None and may_carry_session("http", host):
+            headers[name] = current.id
+        elif present == current.id and not may_carry_session("http", host):
+            for key in [key for key in headers if key.lower() == name.lower()]:
+                del headers[key]
+    elif extract_session_id(headers, header_name=name) is None:
+        headers[name] = current.id
+    return headers

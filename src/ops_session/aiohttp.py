@@ -13,7 +13,8 @@ except ImportError as error:
         "ops_session.aiohttp needs aiohttp: install 'ops-session[aiohttp]'."
     ) from error
 
-from ._outgoing import client_rule, update_session_header
+from ._outgoing import update_session_header
+from ._rules import client_rule
 
 
 class SessionTraceConfig(aiohttp.TraceConfig):
@@ -22,14 +23,14 @@ class SessionTraceConfig(aiohttp.TraceConfig):
     aiohttp builds each hop of a request, redirects included, from the one header dict that
     `on_request_start` receives, and reports every redirect through `on_request_redirect` before
     following it: a hop to a host that `hosts` does not allow gets no session header, and loses
-    the one added to an earlier hop. A session header you set yourself is sent as you set it.
-    Outside a session nothing changes.
+    one holding the current session's id. A session header holding another id is yours, and is
+    sent as you set it. Outside a session nothing changes.
 
     Args:
         hosts: Host patterns that may receive the session id (`"*.internal"`,
             `"api.mycorp.com"`, `"10.0.0.7"`); `None` follows the process-wide rule
-            (`set_outgoing_hosts`, `OPS_SESSION_OUTGOING_HOSTS`), which allows every host
-            unless set.
+            (`set_outgoing_hosts`, `OPS_SESSION_OUTGOING_HOSTS`), which allows your own hosts
+            (`"@private"`) unless set.
 
     Raises:
         ValueError: A host pattern, or `OPS_SESSION_OUTGOING_HOSTS` when it applies, is invalid.
@@ -50,10 +51,7 @@ class SessionTraceConfig(aiohttp.TraceConfig):
         context: SimpleNamespace,
         params: aiohttp.TraceRequestStartParams,
     ) -> None:
-        # `context` lives for one request, redirects included, and belongs to this config alone.
-        context.sent_session_id = update_session_header(
-            params.headers, params.url.raw_host or "", self.hosts, None
-        )
+        update_session_header(params.headers, params.url.raw_host or "", self.hosts)
 
     async def _update_on_redirect(
         self,
@@ -68,6 +66,4 @@ class SessionTraceConfig(aiohttp.TraceConfig):
             host = params.url.join(URL(location)).raw_host or ""
         except ValueError:
             host = ""  # aiohttp refuses this redirect with its own error; no hop follows
-        context.sent_session_id = update_session_header(
-            params.headers, host, self.hosts, context.sent_session_id
-        )
+        update_session_header(params.headers, host, self.hosts)

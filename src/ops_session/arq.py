@@ -18,11 +18,13 @@ except ImportError as error:
     raise ImportError("ops_session.arq needs arq: install 'ops-session[arq]'.") from error
 
 from ._core import SessionContext, activate, current_session, deactivate, is_valid_session_id
+from ._outgoing import may_carry_session, outgoing_header_name
 
-__all__ = ["SESSION_KWARG", "continue_sessions", "enqueue_job"]
+__all__ = ["SESSION_KWARG", "continue_sessions", "enqueue_job", "session_kwarg"]
 
 SESSION_KWARG = "mirascope_session_id"
-"""The keyword argument that carries the session id from `enqueue_job` to `continue_sessions`."""
+"""The keyword argument that carries the session id from `enqueue_job` to `continue_sessions`,
+for the default session header; `session_kwarg()` gives the one for the process's header."""
 
 _Result = TypeVar("_Result")
 _JobFunction = Callable[..., Awaitable[_Result]]
@@ -31,10 +33,11 @@ _JobFunction = Callable[..., Awaitable[_Result]]
 async def enqueue_job(redis: ArqRedis, function: str, *args: Any, **kwargs: Any) -> Job | None:
     """Enqueue a job as `ArqRedis.enqueue_job` does, carrying the current session's id.
 
-    Inside a session the id is added as the `mirascope_session_id` keyword argument, which a
-    function wrapped by `continue_sessions` takes back off. Outside a session, or when the
-    caller passes that argument itself, the call is unchanged. arq's own options (`_job_id`,
-    `_defer_by`, ...) pass through.
+    Inside a session the id is added as the `mirascope_session_id` keyword argument (see
+    `session_kwarg`), which a function wrapped by `continue_sessions` takes back off. Outside a
+    session, when the caller passes that argument itself, or when the outgoing rule leaves
+    `arq` out of `OPS_SESSION_OUTGOING_CARRIERS`, the call is unchanged. arq's own options
+    (`_job_id`, `_defer_by`, ...) pass through.
 
     Returns:
         What `ArqRedis.enqueue_job` returns: the `Job`, or `None` when its `_job_id` exists.
@@ -44,9 +47,27 @@ async def enqueue_job(redis: ArqRedis, function: str, *args: Any, **kwargs: Any)
         await enqueue_job(redis, "summarize", conversation_id)
     """
     current = current_session()
-    if current is not None:
-        kwargs.setdefault(SESSION_KWARG, current.id)
+    if current is not None and may_carry_session("arq", None):
+        name = session_kwarg()
+        if name is not None:
+            kwargs.setdefault(name, current.id)
     return await redis.enqueue_job(function, *args, **kwargs)
+
+
+def session_kwarg() -> str | None:
+    """The keyword argument that carries the id: the session header name as an identifier.
+
+    `Mirascope-Session-Id` gives `mirascope_session_id` (`SESSION_KWARG`); a process whose
+    `OPS_SESSION_HEADER_NAME` is `X-Conversation-Id` uses `x_conversation_id`, so that a
+    service and its workers configured alike agree. `None` when that variable is invalid.
+    """
+    name = outgoing_header_name()
+    return None if name is None else _identifier(name)
+
+
+@functools.lru_cache(maxsize=16)
+def _identifier(header_name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in header_name.lower())
 
 
 @overload
@@ -64,12 +85,12 @@ def continue_sessions(
 ) -> _JobFunction[_Result] | Callable[[_JobFunction[_Result]], _JobFunction[_Result]]:
     """Run an arq job function inside the session its job was enqueued in.
 
-    The wrapper takes the `mirascope_session_id` argument that `enqueue_job` added off the
-    keyword arguments, makes a valid id current while the function runs, and restores the
-    previous session afterwards. Jobs without it run with no session, unless `generate=True`
-    gives them a new one; an invalid id is ignored. arq retries a job with the arguments it was
-    enqueued with, so a retry keeps the session. The wrapper keeps the function's name, which
-    is how arq finds it.
+    The wrapper takes the `mirascope_session_id` argument (`session_kwarg()`) that
+    `enqueue_job` added off the keyword arguments, makes a valid id current while the function
+    runs, and restores the previous session afterwards. Jobs without it run with no session,
+    unless `generate=True` gives them a new one; an invalid id is ignored. arq retries a job
+    with the arguments it was enqueued with, so a retry keeps the session. The wrapper keeps
+    the function's name, which is how arq finds it.
 
     Example:
         @continue_sessions
@@ -86,7 +107,8 @@ def continue_sessions(
 def _wrap(function: _JobFunction[_Result], *, generate: bool) -> _JobFunction[_Result]:
     @functools.wraps(function)
     async def run_in_session(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> _Result:
-        value = kwargs.pop(SESSION_KWARG, None)
+        name = session_kwarg()
+        value = kwargs.pop(name, None) if name is not None else None
         # Job data is input: anything but a well-formed id is ignored and never logged.
         if isinstance(value, str) and is_valid_session_id(value):
             context: SessionContext | None = SessionContext(value)

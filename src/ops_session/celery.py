@@ -19,13 +19,13 @@ except ImportError as error:
     raise ImportError("ops_session.celery needs Celery: install 'ops-session[celery]'.") from error
 
 from ._core import (
-    SESSION_HEADER_NAME,
     SessionContext,
     activate,
     current_session,
     deactivate,
     is_valid_session_id,
 )
+from ._outgoing import may_carry_session, outgoing_header_name
 
 __all__ = ["propagate_sessions"]
 
@@ -46,10 +46,12 @@ def propagate_sessions(app: Celery, *, generate: bool = False) -> None:
     """Carry the current session from where a task is published into the worker that runs it.
 
     Publishing inside a session (a web request behind `SessionMiddleware`, a `session()` block,
-    a task that is itself running in one) writes the id into the message's
-    `Mirascope-Session-Id` header. The worker continues that id for the task's duration, so the
-    task's log lines, spans and own published tasks carry it; afterwards the worker's previous
-    session (normally none) is current again. Retries, chains, groups and chords keep the
+    a task that is itself running in one) writes the id into the message's session header
+    (`Mirascope-Session-Id` unless `set_session_header_name` or `OPS_SESSION_HEADER_NAME` name
+    another), unless the outgoing rule leaves `celery` out of `OPS_SESSION_OUTGOING_CARRIERS`.
+    The worker continues that id for the task's duration, so the task's log lines, spans and
+    own published tasks carry it; afterwards the worker's previous session (normally none) is
+    current again. Retries, chains, groups and chords keep the
     session, because each of their messages is published while it is current.
 
     A task published outside any session runs with `current_session() is None`, unless
@@ -110,19 +112,23 @@ def _stamp_message(headers: MutableMapping[str, Any] | None = None, **kwargs: An
     """`before_task_publish`: write the current session's id into the message headers.
 
     The signal does not say which app publishes, so this stamps every message sent while a
-    session is current; a worker without `propagate_sessions` ignores the header. An id
-    already there is kept, as `inject_session` does. Some Celery versions moved custom headers
+    session is current and the outgoing rule lets `celery` carriers take it; a worker without
+    `propagate_sessions` ignores the header, named by `session_header_name()`. An id already
+    there is kept, as `inject_session` does. Some Celery versions moved custom headers
     into a nested `headers` mapping on retry (celery#7523, fixed by #7555), so that one gets it
     too when present. Retries are published while the task's session is current, so they are
     stamped afresh whatever the Celery version does with the first message's headers.
     """
     current = current_session()
-    if current is None or headers is None:
+    if current is None or headers is None or not may_carry_session("celery", None):
         return
-    headers.setdefault(SESSION_HEADER_NAME, current.id)
+    name = outgoing_header_name()
+    if name is None:
+        return
+    headers.setdefault(name, current.id)
     nested = headers.get("headers")
     if isinstance(nested, dict):
-        nested.setdefault(SESSION_HEADER_NAME, current.id)
+        nested.setdefault(name, current.id)
 
 
 def _continue_session(
@@ -167,10 +173,13 @@ def _restore_session(sender: Task[Any, Any] | None = None, **kwargs: Any) -> Non
 
 def _incoming_id(request: Any) -> str | None:
     """The valid session id a task's message carries, from its headers or nested headers."""
-    value = request.get(SESSION_HEADER_NAME)
+    name = outgoing_header_name()
+    if name is None:
+        return None
+    value = request.get(name)
     if value is None:
         nested = getattr(request, "headers", None)
         if isinstance(nested, dict):
-            value = nested.get(SESSION_HEADER_NAME)
+            value = nested.get(name)
     # Broker messages are input: anything but a well-formed id is ignored and never logged.
     return value if isinstance(value, str) and is_valid_session_id(value) else None

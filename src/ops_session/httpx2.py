@@ -43,7 +43,7 @@ def send_session(client: ClientT, *, hosts: Iterable[str] | None = None) -> Clie
         hosts: Host patterns that may receive the session id (`"*.internal"`,
             `"api.mycorp.com"`, `"10.0.0.7"`); requests to other hosts, redirects included, get
             no session header. `None` follows the process-wide rule (`set_outgoing_hosts`,
-            `OPS_SESSION_OUTGOING_HOSTS`), which allows every host unless set.
+            `OPS_SESSION_OUTGOING_HOSTS`), which allows your own hosts (`"@private"`) unless set.
 
     Raises:
         TypeError: `client` is not an httpx2 client (an `httpx` one takes

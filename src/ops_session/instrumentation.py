@@ -87,9 +87,10 @@ class SessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 
 def _check_outgoing_hosts() -> None:
-    from ._outgoing import outgoing_hosts
+    from ._rules import outgoing_carriers, outgoing_hosts
 
     outgoing_hosts()
+    outgoing_carriers()
 
 
 def _add_span_processor(provider: object) -> None:
@@ -160,15 +161,26 @@ def _django_middleware_first(handler: type[Any], options: dict[str, Any]) -> _Pa
 def _clients(options: dict[str, Any]) -> Iterator[_Patch]:
     httpx = _importable("httpx")
     if httpx is not None:
-        from .httpx import send_session as send_httpx
-
-        yield _after_init(httpx.Client, send_httpx)
-        yield _after_init(httpx.AsyncClient, send_httpx)
+        yield _after_init(httpx.Client, _send_unless_hooked)
+        yield _after_init(httpx.AsyncClient, _send_unless_hooked)
     requests = _importable("requests")
     if requests is not None:
         from .requests import send_session as send_requests
 
         yield _after_init(requests.Session, send_requests)
+
+
+def _send_unless_hooked(client: Any) -> None:
+    """Hook an httpx client for the process rule, unless it was built with a session hook.
+
+    `event_hooks={"request": [SessionHeaderHook(hosts=[...])]}` is the client's own, explicit
+    rule: the process-wide one must not replace it (issue 27).
+    """
+    from ._httpx_hooks import HostsHook
+    from .httpx import send_session
+
+    if not any(isinstance(hook, HostsHook) for hook in client.event_hooks["request"]):
+        send_session(client)
 
 
 def _queues(options: dict[str, Any]) -> Iterator[_Patch]:

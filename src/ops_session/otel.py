@@ -4,25 +4,16 @@
 and the server span that OpenTelemetry's middleware opened before the session began.
 `SessionPropagator` is a `TextMapPropagator`, registered under the `opentelemetry_propagator`
 entry point as `ops_session`, so `OTEL_PROPAGATORS=tracecontext,baggage,ops_session` makes every
-instrumented HTTP client carry the session header.
+instrumented client carry the session header where the outgoing rule allows (`_propagator.py`).
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from typing import Any
 
 try:
-    from opentelemetry.context import Context, create_key, get_current, get_value, set_value
-    from opentelemetry.propagators.textmap import (
-        CarrierT,
-        Getter,
-        Setter,
-        TextMapPropagator,
-        default_getter,
-        default_setter,
-    )
+    from opentelemetry.context import Context, get_current
     from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
     from opentelemetry.trace import SpanKind, get_current_span
     from opentelemetry.util.types import AttributeValue
@@ -32,17 +23,14 @@ except ImportError as error:
     ) from error
 
 from ._core import (
-    SESSION_HEADER_NAME,
     Jsonable,
     SessionContext,
     add_request_listener,
     attributes_json,
     current_session,
-    extract_session_id,
-    is_valid_session_id,
     remove_request_listener,
 )
-from ._outgoing import EVERY_HOST, outgoing_hosts
+from ._propagator import SessionPropagator, extracted_session_id
 from ._span_attributes import (
     GEN_AI_CONVERSATION_ID_ATTRIBUTE,
     LANGFUSE_SESSION_ID_ATTRIBUTE,
@@ -66,7 +54,6 @@ __all__ = [
 ]
 
 _CACHE_SIZE = 256
-_EXTRACTED_SESSION_ID = create_key("ops_session.session_id")
 
 
 class SessionSpanProcessor(SpanProcessor):
@@ -202,73 +189,4 @@ def _parent_session_id(context: Context) -> str | None:
     """The session id this processor wrote on the span's parent, when that is a span in here."""
     attributes = getattr(get_current_span(context), "attributes", None)
     value = attributes.get(MIRASCOPE_SESSION_ID_ATTRIBUTE) if attributes else None
-    return value if isinstance(value, str) else None
-
-
-class SessionPropagator(TextMapPropagator):
-    """Carry the session id in the `Mirascope-Session-Id` header of outgoing and incoming requests.
-
-    `inject` writes the current session's id (or, outside a session, an id that `extract` put in
-    the context). `extract` reads a valid incoming id into the returned context; invalid ids are
-    ignored. Only the id travels, never the attributes.
-    """
-
-    def extract(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        getter: Getter[CarrierT] = default_getter,
-    ) -> Context:
-        values = getter.get(carrier, SESSION_HEADER_NAME)
-        if not values:
-            # Carriers keep names as sent; match in any case, as extract_session_id does.
-            wanted = SESSION_HEADER_NAME.lower()
-            for key in getter.keys(carrier):
-                if isinstance(key, str) and key.lower() == wanted:
-                    values = getter.get(carrier, key)
-                    break
-        if values and isinstance(values[0], str) and is_valid_session_id(values[0]):
-            return set_value(_EXTRACTED_SESSION_ID, values[0], context)
-        return context if context is not None else Context()
-
-    def inject(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        setter: Setter[CarrierT] = default_setter,
-    ) -> None:
-        if isinstance(carrier, Mapping) and extract_session_id(carrier) is not None:
-            return  # a header the caller set, in any case, stands (as in inject_session)
-        rule = outgoing_hosts()
-        if rule is not EVERY_HOST:
-            # With an allow-list, send only where the carrier names an allowed host: httpx's
-            # headers hold `Host`; a carrier without it (requests, aiohttp) gets nothing here
-            # and the client hooks, which see the URL, send the header instead.
-            host = _carrier_host(carrier)
-            if host is None or not rule.allows(host):
-                return
-        current = current_session()
-        session_id: Any = current.id if current else get_value(_EXTRACTED_SESSION_ID, context)
-        if session_id:
-            setter.set(carrier, SESSION_HEADER_NAME, session_id)
-
-    @property
-    def fields(self) -> set[str]:
-        return {SESSION_HEADER_NAME}
-
-
-def _carrier_host(carrier: object) -> str | None:
-    if not isinstance(carrier, Mapping):
-        return None
-    value = extract_session_id(carrier, header_name="Host")
-    if value is None:
-        return None
-    if value.startswith("["):  # an IPv6 address, perhaps with a port
-        return value[1:].partition("]")[0]
-    return value.rpartition(":")[0] if value.count(":") == 1 else value
-
-
-def extracted_session_id(context: Context | None = None) -> str | None:
-    """The session id that `SessionPropagator.extract` put in `context` (default: the current)."""
-    value = get_value(_EXTRACTED_SESSION_ID, context)
     return value if isinstance(value, str) else None

@@ -13,18 +13,9 @@ except ImportError as error:
         "ops_session.requests needs requests: install 'ops-session[requests]'."
     ) from error
 
-from ._core import SESSION_HEADER_NAME
-from ._outgoing import OutgoingHosts, client_rule, update_session_header
-
-
-class _SentSessionId(str):
-    """A session header value this module wrote.
-
-    A redirect re-sends a copy of the previous request (`PreparedRequest.copy()`), whose header
-    dict keeps the same value objects, so the type tells our header from one the caller set.
-    """
-
-    __slots__ = ()
+from ._hosts import OutgoingHosts
+from ._outgoing import update_session_header
+from ._rules import client_rule
 
 
 class _SessionSender:
@@ -35,15 +26,11 @@ class _SessionSender:
         self.hosts = hosts
 
     def __call__(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        present = request.headers.get(SESSION_HEADER_NAME)
-        sent = update_session_header(
-            request.headers,
-            urlsplit(request.url or "").hostname or "",
-            self.hosts,
-            present if isinstance(present, _SentSessionId) else None,
+        # A redirect re-sends a copy of the previous request (`PreparedRequest.copy()`) with
+        # its headers, the session header included: it is judged again for the new host.
+        update_session_header(
+            request.headers, urlsplit(request.url or "").hostname or "", self.hosts
         )
-        if sent is not None:
-            request.headers[SESSION_HEADER_NAME] = _SentSessionId(sent)
         response: requests.Response = self.send(request, **kwargs)
         return response
 
@@ -60,7 +47,7 @@ def send_session(http: requests.Session, *, hosts: Iterable[str] | None = None) 
         hosts: Host patterns that may receive the session id (`"*.internal"`,
             `"api.mycorp.com"`, `"10.0.0.7"`); requests to other hosts, redirects included, get
             no session header. `None` follows the process-wide rule (`set_outgoing_hosts`,
-            `OPS_SESSION_OUTGOING_HOSTS`), which allows every host unless set.
+            `OPS_SESSION_OUTGOING_HOSTS`), which allows your own hosts (`"@private"`) unless set.
 
     Raises:
         ValueError: A host pattern, or `OPS_SESSION_OUTGOING_HOSTS` when it applies, is invalid.

@@ -22,11 +22,13 @@ from ._core import (
     deactivate,
     is_valid_session_id,
 )
+from ._outgoing import may_carry_session, outgoing_header_name
 
 __all__ = ["SESSION_META_KEY", "SessionJob"]
 
 SESSION_META_KEY = SESSION_HEADER_NAME
-"""The `job.meta` key that carries the session id."""
+"""The `job.meta` key that carries the session id: the process-wide session header name, this
+one unless `set_session_header_name` or `OPS_SESSION_HEADER_NAME` name another."""
 
 
 class SessionJob(Job):
@@ -51,17 +53,21 @@ class SessionJob(Job):
     def create(cls, *args: Any, **kwargs: Any) -> Job:
         """Create the job as `Job.create` does, with the current session's id in its `meta`.
 
-        An id already in `meta` is kept, so a caller can still send another on purpose.
+        An id already in `meta` is kept, so a caller can still send another on purpose. Nothing
+        is written when the outgoing rule leaves `rq` out of `OPS_SESSION_OUTGOING_CARRIERS`.
         """
         job = super().create(*args, **kwargs)
         current = current_session()
-        if current is not None:
-            job.meta.setdefault(SESSION_META_KEY, current.id)
+        if current is not None and may_carry_session("rq", None):
+            name = outgoing_header_name()
+            if name is not None:
+                job.meta.setdefault(name, current.id)
         return job
 
     def perform(self) -> Any:
         """Run the job function inside the session its `meta` carries."""
-        value = self.meta.get(SESSION_META_KEY)
+        name = outgoing_header_name()
+        value = self.meta.get(name) if name is not None else None
         # Job data is input: anything but a well-formed id is ignored and never logged.
         incoming = value if isinstance(value, str) and is_valid_session_id(value) else None
         current = current_session()

@@ -187,6 +187,31 @@ def test_the_allow_list_keeps_the_id_from_other_hosts(tmp_path: Path) -> None:
     assert hopped["flask_app"]["session_id"] not in (None, "zc-2")
 
 
+def test_two_services_configured_with_one_header_name_keep_the_session(tmp_path: Path) -> None:
+    """Issue 27, point 7: `OPS_SESSION_HEADER_NAME` names what each service reads and sends."""
+    env = {**ENVIRONMENT, "OPS_SESSION_HEADER_NAME": "X-Conversation-Id"}
+    port, flask_port = free_port(), free_port()
+    with (
+        running(
+            gunicorn("examples.zero_code.flask_app:app", flask_port),
+            flask_port,
+            env=env,
+            output=tmp_path / "flask.out",
+        ),
+        running(
+            uvicorn("examples.zero_code.fastapi_app:app", port),
+            port,
+            env={**env, "FLASK_APP_URL": f"http://{HOST}:{flask_port}"},
+            output=tmp_path / "fastapi.out",
+        ) as url,
+    ):
+        response = httpx.get(f"{url}/hop", headers={"X-Conversation-Id": "zc-named"})
+    assert response.headers.get("X-Conversation-Id") == "zc-named"
+    hopped = response.json()
+    assert hopped["fastapi_app"]["session_id"] == "zc-named"
+    assert hopped["flask_app"]["session_id"] == "zc-named"
+
+
 def test_disabling_the_instrumentation_turns_it_all_off(tmp_path: Path) -> None:
     port = free_port()
     env = {**ENVIRONMENT, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "ops_session"}

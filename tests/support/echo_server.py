@@ -1,5 +1,7 @@
 """A stdlib HTTP server that answers with the session header it received.
 
+The header is the process-wide session header name (`session_header_name()`), read per request.
+
 `GET /redirect?to=URL` answers 302 to URL instead. Asked as a forward proxy (absolute-form
 request target, `GET http://api.internal/`), it answers itself, so clients reach any host name
 through it. Run as `python -m tests.support.echo_server PORT HOST...` it serves PORT on each
@@ -15,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from ops_session import SESSION_HEADER_NAME
+from ops_session._header import session_header_name
 
 NO_HEADER = "(none)"
 
@@ -29,7 +31,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        body = (self.headers.get(SESSION_HEADER_NAME) or NO_HEADER).encode("latin-1")
+        body = (self.headers.get(session_header_name()) or NO_HEADER).encode("latin-1")
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -34,12 +34,19 @@ def allow_list_cases(servers: dict[str, str]) -> list[Case]:
         (redirect(other, f"{allowed}/"), {}, SESSION_ID),  # and added on the way back in
         (redirect(allowed, f"{allowed}/"), {}, SESSION_ID),
         (redirect(allowed, redirect(other, f"{allowed}/")), {}, SESSION_ID),
-        (f"{other}/", mine, "mine"),  # a header the caller set is theirs to send
+        (f"{other}/", mine, "mine"),  # a header holding another id is the caller's to send
         (redirect(allowed, f"{other}/"), mine, "mine"),
+        # The current id written by the caller (`inject_session`, a forwarded incoming header)
+        # is ours all the same: it goes where the rule allows, never further (issue 27).
+        (f"{other}/", {SESSION_HEADER_NAME: SESSION_ID}, NO_HEADER),
+        (redirect(allowed, f"{other}/"), {SESSION_HEADER_NAME: SESSION_ID}, NO_HEADER),
+        (redirect(allowed, f"{allowed}/"), {SESSION_HEADER_NAME: SESSION_ID}, SESSION_ID),
     ]
 
 
 NAMES = {
+    "orders": "127.0.0.2",
+    "printer.local": "127.0.0.2",
     "api.internal": "127.0.0.2",
     "a.b.internal": "127.0.0.2",
     "internal": "127.0.0.3",
@@ -65,4 +72,20 @@ def name_cases(port: int | None = None) -> list[Case]:
         (url("internal.example.com"), {}, NO_HEADER),
         (redirect(url("api.internal", ""), url("llm.example.com")), {}, NO_HEADER),
         (redirect(url("llm.example.com", ""), url("api.internal")), {}, SESSION_ID),
+    ]
+
+
+def default_name_cases(port: int | None = None) -> list[Case]:
+    """For hooks without `hosts=` and no process rule: the default, your own hosts (`@private`)."""
+
+    def url(name: str, path: str = "/") -> str:
+        return f"http://{name}{'' if port is None else f':{port}'}{path}"
+
+    return [
+        (url("orders"), {}, SESSION_ID),  # a Compose or Kubernetes service
+        (url("api.internal"), {}, SESSION_ID),
+        (url("printer.local"), {}, SESSION_ID),
+        (url("llm.example.com"), {}, NO_HEADER),  # a third party
+        (url("api.example.com"), {}, NO_HEADER),
+        (redirect(url("orders", ""), url("llm.example.com")), {}, NO_HEADER),
     ]

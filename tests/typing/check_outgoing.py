@@ -10,14 +10,26 @@ import requests
 import ops_session.httpx
 import ops_session.httpx2
 import ops_session.requests
-from ops_session import OutgoingHosts, set_outgoing_hosts
+from ops_session import (
+    OutgoingHosts,
+    inject_session,
+    set_outgoing_carriers,
+    set_outgoing_hosts,
+    set_session_header_name,
+)
 from ops_session.aiohttp import SessionTraceConfig
 
-OURS = ["*.internal", "api.mycorp.com", "10.0.0.7"]
+OURS = ["@private", "api.mycorp.com", "10.0.0.0/8"]
 
 set_outgoing_hosts(OURS)
 set_outgoing_hosts(None)
+set_outgoing_carriers(["celery", "kafka", "grpc"])
+set_outgoing_carriers(None)
+set_session_header_name("X-Conversation-Id")
+set_session_header_name(None)
 allowed: bool = OutgoingHosts(OURS).allows("orders.internal")
+hop: dict[str, str] = {}
+inject_session(hop, host="orders.internal")
 
 sync_client: httpx.Client = ops_session.httpx.send_session(httpx.Client(), hosts=OURS)
 async_client: httpx.AsyncClient = ops_session.httpx.send_session(httpx.AsyncClient())
