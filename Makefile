@@ -55,7 +55,8 @@ demo: venv
 chat-screenshot: venv system-deps
 	$(BIN)/python -m tools.chat_screenshot
 
-# Phoenix and both examples on 127.0.0.1, one scripted chat, its session's URL; Ctrl-C stops all.
+# Phoenix, the FastAPI example's chat and a model server on loopback, a three-turn LLM chat in one
+# session, and that session's URL in Phoenix; Ctrl-C stops all.
 demo-phoenix: venv phoenix-venv
 	$(BIN)/python -m tools.demo_phoenix
 

@@ -1,9 +1,16 @@
-"""`make demo-phoenix`: one conversation's traces, grouped as a session in Arize Phoenix.
+"""`make demo-phoenix`: an LLM conversation, grouped as a session in Arize Phoenix.
 
-Starts Phoenix and both example services on 127.0.0.1 (the services export their spans to
-Phoenix over OTLP/HTTP), sends a short scripted chat in one session, some turns crossing the hop
-from FastAPI to Flask, and prints the address of that session's page in Phoenix. Everything keeps
-running until Ctrl-C, then is stopped by process id. `--once` stops as soon as the page is ready.
+Starts Phoenix, the FastAPI example and a small OpenAI-compatible model server
+(`tools/model_server.py`), all on loopback. Each chat turn of the example calls `mirascope.llm`
+against the model server, traced by Mirascope's ops into the example's tracer provider, which
+exports to Phoenix over OTLP/HTTP. The script sends a three-turn chat in one session and prints the
+address of that session's page in Phoenix: three turns, each with its input, output and tokens.
+
+The session id is user data and the model server a third party: the example may send the id
+only to 127.0.0.1, where our own services run (`OPS_SESSION_OUTGOING_HOSTS`), and the model
+server listens on 127.0.0.2, so it never receives the id, although OpenTelemetry's `ops_session`
+propagator runs on every call. Everything keeps running until Ctrl-C, then is stopped by process
+id. `--once` stops as soon as the page is ready.
 """
 
 from __future__ import annotations
@@ -15,95 +22,139 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 
 from ops_session import SESSION_HEADER_NAME
 
-from .example_services import ExampleService, example_services
+from .example_services import ExampleService, fastapi_example, wait_for_trace
+from .loopback import HOST
+from .model_server import ModelServer, model_server
 from .phoenix import Phoenix, running_phoenix, wait_for
 
-# (what the user says, the route that answers): the hops reach the Flask service.
-CHAT = [
-    ("hello", "/session"),
-    ("what can you do?", "/hop"),
-    ("ask the other service", "/hop/requests"),
-    ("and once more through the propagator", "/hop/propagator"),
-    ("thanks, bye", "/session"),
-]
+CHAT = ["hello", "what can you do?", "thanks, bye"]
+# The outgoing allow-list: the hosts of our own services, the only ones the session id may reach.
+OUR_HOSTS = HOST
+
+
+def chat_env(model: ModelServer) -> dict[str, str]:
+    """The FastAPI example's settings for LLM turns against `model`, with the allow-list."""
+    return {"LLM_BASE_URL": model.base_url, "OPS_SESSION_OUTGOING_HOSTS": OUR_HOSTS}
 
 
 @dataclass(frozen=True)
 class PhoenixDemo:
-    """Phoenix, both services, and the session that the scripted chat made."""
+    """Phoenix, the chat service, the model server, and the session that the chat made."""
 
     phoenix: Phoenix
-    services: tuple[ExampleService, ExampleService, ExampleService]
+    chat_app: ExampleService
+    model: ModelServer
     session_id: str
+    replies: list[str]
     trace_ids: list[str]  # as Phoenix lists them under the session
     page: str
 
 
-def send_chat(fastapi_app: ExampleService, session_id: str) -> list[str]:
-    """Send the scripted chat in one session; the session id each turn was answered with."""
-    answered = []
-    with httpx.Client(base_url=fastapi_app.url, timeout=10) as client:
-        for message, route in CHAT:
-            response = client.get(
-                f"{route}?message={quote(message)}", headers={SESSION_HEADER_NAME: session_id}
+def send_chat(chat_app: ExampleService, session_id: str) -> list[str]:
+    """Send the chat's turns in one session; the replies."""
+    replies = []
+    with httpx.Client(base_url=chat_app.url, timeout=10) as client:
+        for message in CHAT:
+            response = client.post(
+                "/chat/turn", json={"message": message}, headers={SESSION_HEADER_NAME: session_id}
             )
             response.raise_for_status()
-            answered.append(response.headers[SESSION_HEADER_NAME])
-    return answered
+            if response.headers[SESSION_HEADER_NAME] != session_id:
+                raise RuntimeError(f"the chat answered in another session: {response.headers}")
+            replies.append(str(response.json()["reply"]))
+    return replies
+
+
+def wait_until_stored(
+    phoenix: Phoenix, chat_app: ExampleService, session_id: str, *, timeout: float
+) -> dict[str, Any]:
+    """Phoenix's session once it holds every turn's trace and every span the service exported.
+
+    A turn's spans reach Phoenix in batches, its root span last: until then, its page would show
+    the turn without its input, output or tokens.
+    """
+    found: dict[str, Any] = wait_for(
+        lambda: (
+            (session := phoenix.session(session_id))
+            and len(session["traces"]) == len(CHAT)
+            and session
+        ),
+        timeout=timeout,
+        what=f"session {session_id} with {len(CHAT)} traces",
+    )
+    for trace_id in [trace["trace_id"] for trace in found["traces"]]:
+        exported = len(wait_for_trace([chat_app], trace_id, timeout=timeout))
+        wait_for(
+            partial(_stored_all, phoenix, trace_id, exported),
+            timeout=timeout,
+            what=f"all {exported} spans of trace {trace_id}",
+        )
+    return found
+
+
+def _stored_all(phoenix: Phoenix, trace_id: str, exported: int) -> bool:
+    return len(phoenix.spans(trace_id)) == exported
 
 
 @contextmanager
 def phoenix_demo(phoenix: Phoenix | None = None, *, timeout: float = 60.0) -> Iterator[PhoenixDemo]:
-    """Run everything, send the chat, and yield once Phoenix shows the session with every turn.
+    """Run everything, send the chat, and yield once Phoenix holds the session and its spans.
 
     Starts Phoenix too, unless one is given.
     """
     with ExitStack() as stack:
         server = phoenix or stack.enter_context(running_phoenix())
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        with example_services(directory, otlp_endpoint=server.traces_endpoint) as services:
-            session_id = f"chat-{secrets.token_hex(4)}"
-            send_chat(services[0], session_id)
-            found = wait_for(
-                lambda: (
-                    (session := server.session(session_id))
-                    and len(session["traces"]) == len(CHAT)
-                    and session
-                ),
-                timeout=timeout,
-                what=f"session {session_id} with {len(CHAT)} traces",
-            )
-            trace_ids = [trace["trace_id"] for trace in found["traces"]]
-            yield PhoenixDemo(server, services, session_id, trace_ids, server.session_page(found))
+        model = stack.enter_context(model_server())
+        chat_app = stack.enter_context(
+            fastapi_example(directory, otlp_endpoint=server.traces_endpoint, env=chat_env(model))
+        )
+        session_id = f"chat-{secrets.token_hex(4)}"
+        replies = send_chat(chat_app, session_id)
+        found = wait_until_stored(server, chat_app, session_id, timeout=timeout)
+        trace_ids = [trace["trace_id"] for trace in found["traces"]]
+        page = server.session_page(found)
+        yield PhoenixDemo(server, chat_app, model, session_id, replies, trace_ids, page)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo_phoenix", description=__doc__)
     parser.add_argument("--once", action="store_true", help="stop once the page is ready")
     options = parser.parse_args(argv)
-    print("Starting Arize Phoenix and the two example services on 127.0.0.1 ...", flush=True)
+    print("Starting Arize Phoenix, the chat service and a model server on loopback ...", flush=True)
     with phoenix_demo() as demo:
-        fastapi_app, flask_app, _ = demo.services
         print(f"  Phoenix: {demo.phoenix.url}")
-        print(f"  FastAPI: {fastapi_app.url}   Flask: {flask_app.url}\n")
+        print(f"  chat (FastAPI example): {demo.chat_app.url}/chat")
+        print(f"  model server (a third party): {demo.model.base_url}\n")
         print(f"Sent a chat of {len(CHAT)} turns in session {demo.session_id}:")
-        for message, route in CHAT:
-            print(f"  {message!r:42} -> GET {route}")
-        print(f"\nPhoenix groups its {len(CHAT)} traces as one session:\n\n  {demo.page}\n")
+        for message, reply in zip(CHAT, demo.replies, strict=True):
+            print(f"  {message!r:20} -> {reply}")
+        leaked = [
+            request.path
+            for request in demo.model.received
+            if any(demo.session_id in f"{name}: {value}" for name, value in request.headers)
+        ]
+        print(
+            f"\nThe model server received {len(demo.model.received)} requests, "
+            f"{len(leaked)} of them with the session id ({SESSION_HEADER_NAME} goes to "
+            f"{OUR_HOSTS} only)."
+        )
+        print(f"\nPhoenix groups the {len(CHAT)} turns as one session:\n\n  {demo.page}\n")
         if not options.once:
-            print("Open it in a browser. Press Ctrl-C to stop Phoenix and both services.")
+            print("Open it in a browser. Press Ctrl-C to stop everything.")
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
                 pass
-    print("\nPhoenix and both services stopped.")
+    print("\nPhoenix, the chat service and the model server stopped.")
     return 0
 
 

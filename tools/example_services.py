@@ -86,13 +86,19 @@ def example_services(
 
 
 @contextmanager
-def fastapi_example(directory: Path) -> Iterator[ExampleService]:
-    """Run the FastAPI example alone under uvicorn, as its chat page needs nothing else."""
+def fastapi_example(
+    directory: Path, *, otlp_endpoint: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[ExampleService]:
+    """Run the FastAPI example alone under uvicorn, as its chat page needs nothing else.
+
+    With `otlp_endpoint`, its spans also go there; `env` adds environment variables.
+    """
     example = ExampleService(
         free_port(), directory / "fastapi_app.spans.jsonl", directory / "fastapi_app.log"
     )
     command = uvicorn_command(FASTAPI_APP, example.port)
-    with running(command, example.port, env=_telemetry_env(example, DEMO_PROPAGATORS)):
+    example_env = {**_telemetry_env(example, DEMO_PROPAGATORS, otlp_endpoint), **(env or {})}
+    with running(command, example.port, env=example_env):
         yield example
 
 

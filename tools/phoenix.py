@@ -68,6 +68,70 @@ class Phoenix:
         """The address of a session's page in Phoenix's UI."""
         return f"{self.url}/projects/{session['project_id']}/sessions/{session['id']}"
 
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        """The `data` of a GraphQL query, the API Phoenix's own pages read."""
+        request = urllib.request.Request(
+            f"{self.url}/graphql",
+            data=json.dumps({"query": query, "variables": variables}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.load(response)
+        if body.get("errors"):
+            raise RuntimeError(f"Phoenix answered the GraphQL query with {body['errors']!r}")
+        return dict(body["data"])
+
+    def session_turns(self, session: dict[str, Any]) -> list[Turn]:
+        """A session's turns as its page in Phoenix shows them, oldest first."""
+        node = self.graphql(SESSION_TURNS_QUERY, id=session["id"])["node"]
+        return [_turn(edge["node"]) for edge in node["traces"]["edges"]]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a session in Phoenix: one trace, shown from its root span."""
+
+    trace_id: str
+    input: str | None
+    """The root span's `input.value`; `None` when it has none (the page shows "--")."""
+    output: str | None
+    tokens: int
+    """The tokens of every LLM span in the trace, which Phoenix adds up on the root span."""
+
+
+# The fields of a session's turns that the session page reads (its `SessionDetailsTraceList`
+# fragment in Phoenix 20): each trace's root span, its input, output and cumulative token count.
+SESSION_TURNS_QUERY = """
+query SessionTurns($id: ID!) {
+  node(id: $id) {
+    ... on ProjectSession {
+      traces(first: 100) {
+        edges {
+          node {
+            traceId
+            rootSpan {
+              input { value }
+              output { value }
+              cumulativeTokenCountTotal
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def _turn(trace: dict[str, Any]) -> Turn:
+    root = trace["rootSpan"] or {}
+    return Turn(
+        trace_id=trace["traceId"],
+        input=(root.get("input") or {}).get("value"),
+        output=(root.get("output") or {}).get("value"),
+        tokens=int(root.get("cumulativeTokenCountTotal") or 0),
+    )
+
 
 def wait_for(
     probe: Any, *, timeout: float = 30.0, interval: float = 0.25, what: str = "Phoenix"

@@ -14,7 +14,9 @@ by name, so this example needs no code of the worker's; the task runs in the req
 
 `/chat` serves a chat page that keeps the session the first response gave it, sends it on every
 `fetch` to `/chat/turn`, and opens `/chat/ws?session_id=...` (browsers cannot set headers on a
-websocket handshake, so the middleware also reads the `session_id` query parameter).
+websocket handshake, so the middleware also reads the `session_id` query parameter). With
+`LLM_BASE_URL` set (an OpenAI-compatible server, such as `tools/model_server.py`), each turn asks
+the model `LLM_MODEL` through `mirascope.llm` (see `assistant.py`); otherwise it echoes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import requests
@@ -55,29 +57,50 @@ from ops_session import SESSION_HEADER_NAME, SessionMiddleware, current_session
 from ops_session.celery import propagate_sessions
 from ops_session.otel import SessionSpanProcessor
 
+if TYPE_CHECKING:
+    from .assistant import Assistant
+
 FLASK_APP_URL = os.environ.get("FLASK_APP_URL", "http://127.0.0.1:5001")
 ATTRIBUTES = {"app": "chat-demo"}
 # Pages on these origins may call the chat routes (any port of a loopback host by default).
 CHAT_ORIGINS = os.environ.get("CHAT_ORIGINS", r"http://(127\.0\.0\.1|localhost)(:\d+)?")
 CHAT_PAGE = Path(__file__).parent / "static" / "chat.html"
+# The chat's model: an OpenAI-compatible server (`http://127.0.0.2:8000/v1`, say), the model id,
+# and the key it wants (a local server ignores it, but the OpenAI client needs one).
+LLM_BASE_URL = os.environ.get("LLM_BASE_URL")
+LLM_MODEL = os.environ.get("LLM_MODEL", "openai/gpt-4o-mini:completions")
+LLM_API_KEY = os.environ.get("LLM_API_KEY", "unused-by-local-servers")
 
 
 # Telemetry: spans to $SPANS_FILE as JSON lines (standard output when unset), log lines to
 # $LOG_FILE (standard error when unset), each stamped with the session. `make demo` reads both.
 # With $OTLP_ENDPOINT set (such as Phoenix's http://127.0.0.1:6006/v1/traces), spans are also
-# exported there over OTLP/HTTP.
+# exported there over OTLP/HTTP. With $LLM_BASE_URL set, Mirascope's ops traces into the same
+# provider.
 LOG_FORMAT = "%(asctime)s {service} session=%(session_id)s %(name)s: %(message)s"
 
 
-def setup_telemetry(service: str) -> None:
-    """Install a tracer provider that stamps spans with the session, and a session log handler."""
+def setup_telemetry(service: str) -> Assistant | None:
+    """Install a tracer provider that stamps spans with the session, and a session log handler.
+
+    Returns the chat's assistant when `LLM_BASE_URL` is set.
+    """
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    # First, so every processor after it (any that exports from `on_start` included) sees the
+    # session on the span.
     provider.add_span_processor(SessionSpanProcessor())
     provider.add_span_processor(SimpleSpanProcessor(_json_lines_exporter()))
     if endpoint := os.environ.get("OTLP_ENDPOINT"):
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    trace.set_tracer_provider(provider)
     logging.config.dictConfig(_logging_config(service))
+    if not LLM_BASE_URL:
+        trace.set_tracer_provider(provider)
+        return None
+    from .assistant import Assistant, configure_assistant
+
+    # Mirascope's ops makes `provider` the global one as well.
+    configure_assistant(provider, base_url=LLM_BASE_URL, api_key=LLM_API_KEY)
+    return Assistant(LLM_MODEL)
 
 
 def _json_lines_exporter() -> ConsoleSpanExporter:
@@ -107,7 +130,7 @@ def _logging_config(service: str) -> dict[str, Any]:
     }
 
 
-setup_telemetry("fastapi_app")
+assistant = setup_telemetry("fastapi_app")
 celery_app = Celery(
     "fastapi_app", broker=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 )
@@ -237,13 +260,32 @@ async def chat_turn(turn: dict[str, str]) -> dict[str, Any]:
     """One turn over `fetch`: the page sends the session header it got from the first reply."""
     session_id = seen_here_id()
     chat_turns[session_id] += 1
-    log.info("chat turn %d over fetch", chat_turns[session_id])
+    number = chat_turns[session_id]
+    log.info("chat turn %d over fetch", number)
     message = turn.get("message", "")[:200]
-    return {
-        "session_id": session_id,
-        "turn": chat_turns[session_id],
-        "reply": f"Turn {chat_turns[session_id]}: you said {message!r}.",
-    }
+    if assistant is None:
+        reply = f"Turn {number}: you said {message!r}."
+    else:
+        reply = await assistant.reply(session_id, message)
+    show_turn(message, reply)
+    return {"session_id": session_id, "turn": number, "reply": reply}
+
+
+def show_turn(message: str, reply: str) -> None:
+    """Put the turn's input and output on the request's server span, the root of its trace.
+
+    Phoenix shows each turn of a session from its root span's OpenInference `input.value` and
+    `output.value`; an LLM span below it only adds its token counts. Like the session's
+    attributes, these leave the process with the spans.
+    """
+    trace.get_current_span().set_attributes(
+        {
+            "input.value": message,
+            "input.mime_type": "text/plain",
+            "output.value": reply,
+            "output.mime_type": "text/plain",
+        }
+    )
 
 
 @app.websocket("/chat/ws")

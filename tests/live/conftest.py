@@ -1,4 +1,4 @@
-"""A real Redis for the job-queue tests: one `redis-server` for the run, emptied for each test."""
+"""Servers that several live test modules share: Redis (emptied for each test) and Phoenix."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from tools.phoenix import Phoenix, running_phoenix
 from tools.redis_server import redis_server
 
 
@@ -23,3 +24,10 @@ def redis_db(redis_url: str) -> Iterator[str]:
     client.flushall()
     client.close()
     yield f"{redis_url}/0"
+
+
+@pytest.fixture(scope="session")
+def phoenix() -> Iterator[Phoenix]:
+    """Arize Phoenix on free loopback ports, with an empty database (tests use unique sessions)."""
+    with running_phoenix() as started:
+        yield started

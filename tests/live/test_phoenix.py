@@ -27,7 +27,7 @@ from tools.example_services import (
     example_services,
     wait_for_trace,
 )
-from tools.phoenix import Phoenix, running_phoenix, wait_for
+from tools.phoenix import Phoenix, wait_for
 from tools.phoenix_screenshot import rendered_page
 
 from ops_session import SESSION_HEADER_NAME
@@ -54,12 +54,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "env": {"WITHOUT_SERVER_SPAN_STAMPING": "1"},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def phoenix() -> Iterator[Phoenix]:
-    with running_phoenix() as started:
-        yield started
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
@@ -212,3 +206,6 @@ def test_phoenix_shows_the_demo_session_and_its_turns_in_a_browser(phoenix: Phoe
     for trace_id in demo.trace_ids:
         assert trace_id in dom
     assert f"Turn {len(CHAT):02}" in dom and f"Turn {len(CHAT) + 1:02}" not in dom
+    # Each turn shows what the user said and what the model answered.
+    for message, reply in zip(CHAT, demo.replies, strict=True):
+        assert f">{message}<" in dom and reply in dom
