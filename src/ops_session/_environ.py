@@ -76,6 +76,7 @@ ENVIRONMENT_OPTIONS: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "OPS_SESSION_COOKIE": ("cookie", _text),
     "OPS_SESSION_SET_COOKIE": ("set_cookie", _boolean),
     "OPS_SESSION_COOKIE_MAX_AGE": ("cookie_max_age", _integer),
+    "OPS_SESSION_BAGGAGE": ("baggage", _boolean),
 }
 """Variable name to (middleware option, parser). `OPS_SESSION_OUTGOING_HOSTS` is the outgoing
 allow-list, read by the client hooks."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
+from ._baggage import BAGGAGE_HEADER_NAME, baggage_session_id
 from ._core import (
     CARRIABLE_SESSION_ID,
     SESSION_HEADER_NAME,
@@ -38,6 +39,13 @@ _set_id = SessionContext.__dict__["id"].__set__
 _set_attributes = SessionContext.__dict__["attributes"].__set__
 _new_instance = object.__new__
 
+_BAGGAGE_PLACE = "session.id baggage entry"
+
+
+def _no_detach(token: Any) -> None:  # pragma: no cover - never called: no token without baggage
+    pass
+
+
 DEFAULT_COOKIE_MAX_AGE = 86_400
 """Lifetime of the cookie `set_cookie` sends, in seconds: one day after the last response."""
 
@@ -62,6 +70,9 @@ class SessionPolicy(Generic[RequestT]):
         "cookie",
         "set_cookie",
         "cookie_max_age",
+        "baggage",
+        "attach_baggage",
+        "detach_baggage",
         "accepts",
         "rejection_body",
         "_constant_attributes",
@@ -86,6 +97,7 @@ class SessionPolicy(Generic[RequestT]):
         cookie: str | None = None,
         set_cookie: bool = False,
         cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE,
+        baggage: bool = False,
         reader: RequestReader[RequestT] | None = None,
     ) -> None:
         if not isinstance(header_name, str) or not HEADER_NAME.fullmatch(header_name):
@@ -114,19 +126,33 @@ class SessionPolicy(Generic[RequestT]):
         self.cookie = cookie
         self.set_cookie = set_cookie
         self.cookie_max_age = cookie_max_age
+        if not isinstance(baggage, bool):
+            raise TypeError(f"baggage must be a bool, got {baggage!r}.")
+        self.baggage = baggage
+        # The outgoing half (issue 29): set when `baggage`, the adapters' one truth test otherwise.
+        self.attach_baggage: Callable[[str], object | None] | None = None
+        self.detach_baggage: Callable[[Any], None] = _no_detach
+        if baggage:
+            from ._otel_baggage import attach_session_baggage, detach
+
+            self.attach_baggage = attach_session_baggage
+            self.detach_baggage = detach
         self._header_place = f"{header_name} header"
         self._cookie_attributes = f"; Path=/; Max-Age={cookie_max_age}; HttpOnly; SameSite=Lax"
         # Any source besides the header needs the adapter's reader; without one it stays None,
         # and requests without the header take the same path as before these options existed.
         self._reader: RequestReader[RequestT] | None = None
-        if self.also_accept or query_param is not None or cookie is not None:
+        if self.also_accept or query_param is not None or cookie is not None or baggage:
             if reader is None:
                 raise TypeError(
-                    "This adapter cannot read ids from other headers, query parameters or "
-                    "cookies; leave also_accept, query_param and cookie unset."
+                    "This adapter cannot read ids from other headers, baggage, query "
+                    "parameters or cookies; leave also_accept, baggage, query_param and "
+                    "cookie unset."
                 )
             self._reader = reader
         places = [f"the {name} header" for name in (header_name, *self.also_accept)]
+        if baggage:
+            places.append(f"the {_BAGGAGE_PLACE}")
         if query_param is not None:
             places.append(f"the {query_param} query parameter")
         if cookie is not None:
@@ -232,8 +258,9 @@ class SessionPolicy(Generic[RequestT]):
 
         `found` is the invalid `header_name` value, if any. The other header names come next,
         in order, and the first valid value wins. Only when no header is present at all does
-        the query parameter, then the cookie, decide: the first present one is used when valid
-        and treated like an invalid header otherwise. `None` when no place holds a value.
+        the `session.id` baggage entry, then the query parameter, then the cookie, decide: the
+        first present one is used when valid and treated like an invalid header otherwise.
+        `None` when no place holds a value.
         """
         for name in self.also_accept:
             value = reader.header(request, name)
@@ -243,6 +270,11 @@ class SessionPolicy(Generic[RequestT]):
                 found = found or (value, f"{name} header", False)
         if found is not None:
             return found
+        if self.baggage:
+            # Issue 29: the one call into the baggage reader; the session header wins over it.
+            value = baggage_session_id(reader.header(request, BAGGAGE_HEADER_NAME))
+            if value:
+                return value, _BAGGAGE_PLACE, bool(self.accepts(value))
         if self.query_param is not None:
             value = query_value(reader.query_string(request), self.query_param)
             if value:

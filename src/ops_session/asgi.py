@@ -75,6 +75,10 @@ class SessionMiddleware:
             `Set-Cookie: <cookie>=<id>; Path=/; Max-Age=<cookie_max_age>; HttpOnly;
             SameSite=Lax`, plus `Secure` when the scheme is https or wss.
         cookie_max_age: The cookie's lifetime in seconds after the last response (one day).
+        baggage: Also read the id from the `session.id` entry of a W3C `baggage` header when no
+            session header is present, and put the request's id into OpenTelemetry's baggage
+            for the calls it makes (needs 'ops-session[otel]'). Only the id, never the
+            attributes; see "Across services and engines" in the README.
 
     Raises:
         TypeError, ValueError: An option is not one of the allowed values.
@@ -98,6 +102,7 @@ class SessionMiddleware:
         cookie: str | None = None,
         set_cookie: bool = False,
         cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE,
+        baggage: bool = False,
     ) -> None:
         self.app = app
         self.policy: SessionPolicy[Scope] = SessionPolicy(
@@ -112,6 +117,7 @@ class SessionMiddleware:
             cookie=cookie,
             set_cookie=set_cookie,
             cookie_max_age=cookie_max_age,
+            baggage=baggage,
             reader=_SCOPE_READER,
         )
         # ASGI gives header names as lower-case bytes (asgiref specs/www.rst).
@@ -181,6 +187,8 @@ class SessionMiddleware:
             return send(message)
 
         token = activate(context)
+        attach_baggage = policy.attach_baggage
+        baggage_token = None if attach_baggage is None else attach_baggage(context.id)
         try:
             if request_listeners:
                 notify_request_started(context)
@@ -190,6 +198,8 @@ class SessionMiddleware:
             error.add_note(session_note(context))
             raise
         finally:
+            if baggage_token is not None:
+                policy.detach_baggage(baggage_token)
             deactivate(token)
 
     async def _reject(self, scope_type: str, receive: Receive, send: Send) -> None:

@@ -69,6 +69,7 @@ _OPTIONS: dict[str, tuple[object, Callable[[str, object], object]]] = {
     "on_invalid": ("generate", _as_given),
     "attributes": (None, _imported),  # a mapping, or a callable taking the HttpRequest
     "update_request_header": (True, _as_given),
+    "baggage": (False, _as_given),
 }
 
 
@@ -99,7 +100,7 @@ def policy_from_settings() -> SessionPolicy[HttpRequest]:
         for key, (default, convert) in _OPTIONS.items()
     }
     try:
-        return SessionPolicy(**options)  # type: ignore[arg-type]
+        return SessionPolicy(**options, reader=_META_READER)  # type: ignore[arg-type]
     except (TypeError, ValueError, RuntimeError) as error:
         # SessionPolicy's messages start with the option's name, which is the key.
         raise ImproperlyConfigured(f"{SETTING} is invalid: {error}") from error
@@ -146,12 +147,15 @@ class SessionMiddleware:
             return self._reject()
         # Set and reset in this one frame: a token must be reset in the Context that made it.
         token = activate(context)
+        baggage_token = self._attach_baggage(context)
         try:
             if request_listeners:
                 notify_request_started(context)
             response: HttpResponseBase = self.get_response(request)
             self._finish(response, context)
         finally:
+            if baggage_token is not None:
+                self.policy.detach_baggage(baggage_token)
             deactivate(token)
         return response
 
@@ -160,12 +164,15 @@ class SessionMiddleware:
         if context is None:
             return self._reject()
         token = activate(context)
+        baggage_token = self._attach_baggage(context)
         try:
             if request_listeners:
                 notify_request_started(context)
             response: HttpResponseBase = await self.get_response(request)
             self._finish(response, context)
         finally:
+            if baggage_token is not None:
+                self.policy.detach_baggage(baggage_token)
             deactivate(token)
         return response
 
@@ -182,6 +189,10 @@ class SessionMiddleware:
             request.__dict__.pop("headers", None)
         return context
 
+    def _attach_baggage(self, context: SessionContext) -> object | None:
+        attach_baggage = self.policy.attach_baggage
+        return None if attach_baggage is None else attach_baggage(context.id)
+
     def _finish(self, response: HttpResponseBase, context: SessionContext) -> None:
         if isinstance(response, StreamingHttpResponse):
             _stream_in_session(response, context)
@@ -192,6 +203,26 @@ class SessionMiddleware:
         return HttpResponseBadRequest(
             self.policy.rejection_body, content_type="text/plain; charset=utf-8"
         )
+
+
+class _MetaReader:
+    """Reads the `baggage` header from `request.META` (the one other place Django reads)."""
+
+    __slots__ = ()
+
+    def header(self, request: HttpRequest, name: str) -> str | None:
+        value: str | None = request.META.get("HTTP_" + name.upper().replace("-", "_"))
+        return value
+
+    def query_string(self, request: HttpRequest) -> str:  # pragma: no cover - no option reads it
+        return str(request.META.get("QUERY_STRING", ""))
+
+    def cookie_header(self, request: HttpRequest) -> str | None:  # pragma: no cover - as above
+        value: str | None = request.META.get("HTTP_COOKIE")
+        return value
+
+
+_META_READER = _MetaReader()
 
 
 def _stream_in_session(response: StreamingHttpResponse, context: SessionContext) -> None:

@@ -62,6 +62,10 @@ class SessionMiddleware:
             `Set-Cookie: <cookie>=<id>; Path=/; Max-Age=<cookie_max_age>; HttpOnly;
             SameSite=Lax`, plus `Secure` when `wsgi.url_scheme` is https.
         cookie_max_age: The cookie's lifetime in seconds after the last response (one day).
+        baggage: Also read the id from the `session.id` entry of a W3C `baggage` header when no
+            session header is present, and put the request's id into OpenTelemetry's baggage
+            for the calls it makes (needs 'ops-session[otel]'). Only the id, never the
+            attributes; see "Across services and engines" in the README.
 
     Raises:
         TypeError, ValueError: An option is not one of the allowed values.
@@ -85,6 +89,7 @@ class SessionMiddleware:
         cookie: str | None = None,
         set_cookie: bool = False,
         cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE,
+        baggage: bool = False,
     ) -> None:
         self.app = app
         self.policy: SessionPolicy[WSGIEnvironment] = SessionPolicy(
@@ -99,6 +104,7 @@ class SessionMiddleware:
             cookie=cookie,
             set_cookie=set_cookie,
             cookie_max_age=cookie_max_age,
+            baggage=baggage,
             reader=_ENVIRON_READER,
         )
         self._environ_key = "HTTP_" + header_name.upper().replace("-", "_")
@@ -147,6 +153,9 @@ class SessionMiddleware:
         # The Context is dropped with the response, so the session is never reset inside it.
         context = contextvars.copy_context()
         context.run(activate, session_context)
+        if policy.attach_baggage is not None:
+            # Like the session, never detached: the Context is dropped with the response.
+            context.run(policy.attach_baggage, session_context.id)
         if request_listeners:
             context.run(notify_request_started, session_context)
         try:
