@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -174,6 +176,13 @@ def test_channel_targets_name_their_host(target: str, host: str | None) -> None:
     assert _target_host(target) == host
 
 
+def test_missing_grpcio_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "grpc.aio", None)
+    monkeypatch.delitem(sys.modules, "ops_session.grpc")
+    with pytest.raises(ImportError, match=r"install 'ops-session\[grpc\]'"):
+        importlib.import_module("ops_session.grpc")
+
+
 def test_misuse_raises_errors_that_say_what_to_do() -> None:
     with pytest.raises(TypeError, match="channel's target string"):
         SessionClientInterceptor(target="")
@@ -335,6 +344,16 @@ async def test_aio_every_kind_of_method_runs_in_the_call_session() -> None:
     assert sync_unary == b"chat-42" and ids(sync_stream) == ["chat-42"] * service.STREAM_LENGTH
     assert without != b"chat-42" and is_valid_session_id(without.decode())
     assert between is None
+
+
+@pytest.mark.anyio
+async def test_aio_unknown_method_still_answers_unimplemented() -> None:
+    async with aio_server([AsyncSessionServerInterceptor()]) as (target, _):
+        channel = grpc.aio.insecure_channel(target)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await service.aio_unary_unary(channel, f"/{service.SERVICE}/Missing")(b"")
+        await channel.close()
+    assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
 @pytest.mark.anyio
