@@ -329,3 +329,16 @@ def test_missing_temporalio_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
 def test_misuse_raises_an_error_that_says_what_to_do() -> None:
     with pytest.raises(TypeError, match="baggage must be a bool"):
         SessionInterceptor(baggage="on")  # type: ignore[arg-type]
+
+
+async def test_the_example_runs_each_turn_in_its_session(temporal_target: str) -> None:
+    from examples.temporal_app.worker import connect, start_turn, worker
+
+    client = await connect(temporal_target)
+    async with worker(client):
+        in_session = await start_turn(client, "chat-42", "hello")
+        outside = await start_turn(client, None, "hello")
+    keys = ["workflow saw", "activity saw", "child workflow saw"]
+    assert [in_session[key] for key in keys] == ["chat-42"] * 3
+    assert [outside[key] for key in keys] == ["(none)"] * 3
+    assert in_session["reply"] == "You said 'hello'."
