@@ -25,12 +25,12 @@ from opentelemetry.instrumentation.grpc import (
 from opentelemetry.trace import SpanKind
 
 from ops_session import current_session, is_valid_session_id, session
+from ops_session._grpc_client import _target_host
 from ops_session.grpc import (
     METADATA_KEY,
     AsyncSessionServerInterceptor,
     SessionClientInterceptor,
     SessionServerInterceptor,
-    _target_host,
     async_client_interceptors,
 )
 
