@@ -207,6 +207,10 @@ def session_header(value: str = VALID_ID) -> list[tuple[bytes, bytes]]:
     return [(SESSION_HEADER_NAME.lower().encode(), value.encode())]
 
 
+# What OpenTelemetry's baggage propagator sends upstream: another entry, then the session's.
+BAGGAGE_HEADER = [(b"baggage", f"tenant=acme,session.id={VALID_ID}".encode())]
+
+
 def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
     """Name -> (app, extra request headers). The first entry is the bare app."""
     bare = starlette()
@@ -232,6 +236,20 @@ def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
         "ops-session, valid id, after a span processor was added and removed": (
             tracing.after_a_listener(starlette(Middleware(SessionMiddleware))),
             session_header(),
+        ),
+        # The baggage option (issue 29): reads `baggage` when the header is absent, and puts the
+        # id into OpenTelemetry's baggage for the request.
+        "ops-session, baggage on, valid id": (
+            starlette(Middleware(SessionMiddleware, baggage=True)),
+            session_header(),
+        ),
+        "ops-session, baggage on, generated id": (
+            starlette(Middleware(SessionMiddleware, baggage=True)),
+            [],
+        ),
+        "ops-session, baggage on, id in baggage": (
+            starlette(Middleware(SessionMiddleware, baggage=True)),
+            BAGGAGE_HEADER,
         ),
         "pass-through middleware": (
             starlette(Middleware(PassThroughMiddleware)),

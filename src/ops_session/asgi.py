@@ -58,7 +58,8 @@ class SessionMiddleware:
             `header_name`, `generator`, `validator`, `on_invalid`, `attributes` (a callable
             receives the ASGI scope), `update_request_header`, `also_accept`, `query_param`,
             `cookie`, `set_cookie` (`Secure` when the scheme is https or wss as the response
-            starts), `cookie_max_age`.
+            starts), `cookie_max_age`, `baggage` (reads the id from W3C baggage too; needs
+            'ops-session[otel]').
 
     Raises:
         TypeError, ValueError: An option is unknown (the message names the closest one) or not
@@ -151,6 +152,8 @@ class SessionMiddleware:
             return send(message)
 
         token = activate(context)
+        attach_baggage = policy.attach_baggage
+        baggage_token = None if attach_baggage is None else attach_baggage(context.id)
         try:
             if request_listeners:
                 notify_request_started(context)
@@ -160,6 +163,8 @@ class SessionMiddleware:
             note_session(error, context)
             raise
         finally:
+            if baggage_token is not None:
+                policy.detach_baggage(baggage_token)
             deactivate(token)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -168,12 +168,15 @@ class SessionMiddleware:
         context, origin = decision
         # Set and reset in this one frame: a token must be reset in the Context that made it.
         token = activate(context)
+        baggage_token = self._attach_baggage(context)
         try:
             if request_listeners:
                 notify_request_started(context)
             response: HttpResponseBase = self.get_response(request)
             self._finish(request, response, context, origin)
         finally:
+            if baggage_token is not None:
+                self.policy.detach_baggage(baggage_token)
             deactivate(token)
         return response
 
@@ -183,12 +186,15 @@ class SessionMiddleware:
             return self._reject(request)
         context, origin = decision
         token = activate(context)
+        baggage_token = self._attach_baggage(context)
         try:
             if request_listeners:
                 notify_request_started(context)
             response: HttpResponseBase = await self.get_response(request)
             self._finish(request, response, context, origin)
         finally:
+            if baggage_token is not None:
+                self.policy.detach_baggage(baggage_token)
             deactivate(token)
         return response
 
@@ -204,6 +210,10 @@ class SessionMiddleware:
             # request.headers is a cached_property over META: drop a copy made before us.
             request.__dict__.pop("headers", None)
         return context, origin
+
+    def _attach_baggage(self, context: SessionContext) -> object | None:
+        attach_baggage = self.policy.attach_baggage
+        return None if attach_baggage is None else attach_baggage(context.id)
 
     def _finish(
         self, request: HttpRequest, response: HttpResponseBase, context: SessionContext, origin: int

@@ -47,7 +47,8 @@ class SessionMiddleware:
             receives the WSGI environ), `update_request_header` (the effective id is written to
             `environ["HTTP_MIRASCOPE_SESSION_ID"]`), `also_accept`, `query_param`, `cookie`,
             `set_cookie` (`Secure` when `wsgi.url_scheme` is https as the response starts),
-            `cookie_max_age`.
+            `cookie_max_age`, `baggage` (reads the id from W3C baggage too; needs
+            'ops-session[otel]').
 
     Raises:
         TypeError, ValueError: An option is unknown (the message names the closest one) or not
@@ -106,6 +107,9 @@ class SessionMiddleware:
         # The Context is dropped with the response, so the session is never reset inside it.
         context = contextvars.copy_context()
         context.run(activate, session_context)
+        if policy.attach_baggage is not None:
+            # Like the session, never detached: the Context is dropped with the response.
+            context.run(policy.attach_baggage, session_context.id)
         if request_listeners:
             context.run(notify_request_started, session_context)
         try:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
+import grpc.aio
+import temporalio.client
 from fastapi import FastAPI
 from flask import Flask
 from starlette.applications import Starlette
@@ -20,6 +24,13 @@ from ops_session import (
     session,
 )
 from ops_session.asgi import Scope
+from ops_session.grpc import (
+    AsyncSessionServerInterceptor,
+    SessionClientInterceptor,
+    SessionServerInterceptor,
+    async_client_interceptors,
+)
+from ops_session.temporal import SessionInterceptor
 
 
 def per_request(scope: Scope) -> dict[str, Any]:
@@ -43,6 +54,7 @@ fastapi_app.add_middleware(
     set_cookie=True,
     cookie_max_age=3600,
 )
+fastapi_app.add_middleware(SessionMiddleware, baggage=True)
 starlette_app = Starlette(middleware=[Middleware(SessionMiddleware, attributes={"env": "prod"})])
 wrapped = SessionMiddleware(FastAPI())
 
@@ -52,6 +64,19 @@ flask_app.wsgi_app = WSGISessionMiddleware(  # type: ignore[method-assign]
 )
 flask_app.wsgi_app = WSGISessionMiddleware(  # type: ignore[method-assign]
     flask_app.wsgi_app, also_accept=["X-Mirascope-Session-Id"], query_param="sid", cookie="sid"
+)
+flask_app.wsgi_app = WSGISessionMiddleware(flask_app.wsgi_app, baggage=True)  # type: ignore[method-assign]
+
+# Engines: what users hand to Temporal and gRPC.
+temporal_interceptors: list[temporalio.client.Interceptor] = [SessionInterceptor(baggage=True)]
+grpc_server = grpc.server(ThreadPoolExecutor(1), interceptors=[SessionServerInterceptor()])
+grpc_channel = grpc.intercept_channel(
+    grpc.insecure_channel("orders.internal:50051"),
+    SessionClientInterceptor(target="orders.internal:50051"),
+)
+aio_server = grpc.aio.server(interceptors=[AsyncSessionServerInterceptor(baggage=True)])
+aio_channel = grpc.aio.insecure_channel(
+    "orders.internal:50051", interceptors=async_client_interceptors(target="orders.internal:50051")
 )
 
 with session(attributes={"user": "ada", "tags": ["a"], "n": 1}) as context:
