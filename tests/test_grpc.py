@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.grpc import (
 )
 from opentelemetry.trace import SpanKind
 
-from ops_session import current_session, is_valid_session_id, session
+from ops_session import current_session, is_valid_session_id, session, set_session_header_name
 from ops_session._grpc_client import _target_host
 from ops_session.grpc import (
     METADATA_KEY,
@@ -141,6 +141,38 @@ def test_metadata_the_caller_set_is_kept(sync_target: str) -> None:
         )
     channel.close()
     assert seen == b"chat-2"
+
+
+def test_the_process_header_name_names_the_metadata_both_ways(sync_target: str) -> None:
+    set_session_header_name("X-Conversation-Id")
+    try:
+        channel = sync_channel(sync_target, SessionClientInterceptor(target=sync_target))
+        call = service.unary_unary(channel, service.UNARY)
+        with session(id="chat-7"):
+            sent_under_our_name = call(b"", timeout=TIMEOUT).decode()
+        under_the_default = call(
+            b"", metadata=((METADATA_KEY, "chat-8"),), timeout=TIMEOUT
+        ).decode()
+        under_the_name = call(
+            b"", metadata=(("x-conversation-id", "chat-9"),), timeout=TIMEOUT
+        ).decode()
+        channel.close()
+    finally:
+        set_session_header_name(None)
+    assert sent_under_our_name == "chat-7"
+    assert under_the_default != "chat-8" and under_the_name == "chat-9"
+
+
+def test_an_invalid_process_header_name_sends_and_reads_nothing(
+    sync_target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "not a header")
+    channel = sync_channel(sync_target, SessionClientInterceptor(target=sync_target))
+    call = service.unary_unary(channel, service.UNARY)
+    with session(id="chat-7"):
+        answered = call(b"", timeout=TIMEOUT).decode()
+    channel.close()
+    assert answered != "chat-7"
 
 
 def test_the_allow_list_decides_whether_the_id_is_sent(

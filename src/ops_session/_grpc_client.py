@@ -11,16 +11,24 @@ import grpc
 import grpc.aio
 
 from ._core import SESSION_HEADER_NAME, current_session
-from ._outgoing import may_carry_session
+from ._outgoing import may_carry_session, outgoing_header_name
 
 __all__ = [
     "METADATA_KEY",
     "SessionClientInterceptor",
     "async_client_interceptors",
+    "metadata_key",
 ]
 
 METADATA_KEY = SESSION_HEADER_NAME.lower()
-"""The metadata key of the session id: gRPC metadata keys are lower-case."""
+"""The default metadata key of the session id: gRPC metadata keys are lower-case."""
+
+
+def metadata_key() -> str | None:
+    """The metadata key now: the process-wide header name (`OPS_SESSION_HEADER_NAME`), lower
+    case, so that every carrier of a service uses one name; `None` when that name is invalid."""
+    name = outgoing_header_name()
+    return None if name is None else name.lower()
 
 
 def _target_host(target: str) -> str | None:
@@ -62,16 +70,17 @@ class _Sender:
     def __init__(self, *, target: str) -> None:
         self.host = _target_host(target)
 
-    def _session_id(self, metadata: Any) -> str | None:
-        """The id to add: the current session's, unless the host may not have it or the
-        caller set the key themselves."""
+    def _session_entry(self, metadata: Any) -> tuple[str, str] | None:
+        """The metadata entry to add: the current session's id, unless the host may not have
+        it or the caller set the key themselves."""
         current = current_session()
         # A target without a host is a Unix socket: a server on this machine.
         if current is None or not may_carry_session("grpc", self.host or "localhost"):
             return None
-        if any(pair[0] == METADATA_KEY for pair in metadata or ()):
+        key = metadata_key()
+        if key is None or any(pair[0] == key for pair in metadata or ()):
             return None
-        return current.id
+        return key, current.id
 
 
 class SessionClientInterceptor(
@@ -98,13 +107,13 @@ class SessionClientInterceptor(
     """
 
     def _details(self, details: Any) -> Any:
-        session_id = self._session_id(details.metadata)
-        if session_id is None:
+        entry = self._session_entry(details.metadata)
+        if entry is None:
             return details
         return _CallDetails(
             details.method,
             details.timeout,
-            [*(details.metadata or ()), (METADATA_KEY, session_id)],
+            [*(details.metadata or ()), entry],
             details.credentials,
             details.wait_for_ready,
             getattr(details, "compression", None),
@@ -125,11 +134,11 @@ class SessionClientInterceptor(
 
 class _AsyncSender(_Sender):
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        session_id = self._session_id(details.metadata)
-        if session_id is None:
+        entry = self._session_entry(details.metadata)
+        if entry is None:
             return details
         metadata = grpc.aio.Metadata(*details.metadata) if details.metadata else grpc.aio.Metadata()
-        metadata.add(METADATA_KEY, session_id)
+        metadata.add(*entry)
         return grpc.aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )

@@ -31,7 +31,12 @@ from ._core import (
     notify_request_started,
     request_listeners,
 )
-from ._grpc_client import METADATA_KEY, SessionClientInterceptor, async_client_interceptors
+from ._grpc_client import (
+    METADATA_KEY,
+    SessionClientInterceptor,
+    async_client_interceptors,
+    metadata_key,
+)
 
 __all__ = [
     "METADATA_KEY",
@@ -55,8 +60,9 @@ def _incoming_session(metadata: Sequence[tuple[str, Any]] | None, baggage: bool)
     """
     value: Any = None
     baggage_header: Any = None
+    wanted = metadata_key()
     for key, candidate in metadata or ():
-        if key == METADATA_KEY:
+        if key == wanted:
             value = candidate
             break
         if key == BAGGAGE_HEADER_NAME and baggage_header is None:
