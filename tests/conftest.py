@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
@@ -10,6 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from ops_session import current_session, set_outgoing_hosts
 from ops_session._core import request_listeners
+from ops_session.logging import SessionLogFilter
 from ops_session.otel import SessionSpanProcessor
 
 from .support.echo_server import echo_server, echo_servers
@@ -68,3 +70,22 @@ def process_hosts() -> Iterator[Callable[[Iterable[str] | None], None]]:
         yield set_outgoing_hosts
     finally:
         set_outgoing_hosts(None)
+
+
+@pytest.fixture
+def mcp_log_lines() -> Iterator[list[str]]:
+    """The lines the MCP test servers' logger writes, each stamped by `SessionLogFilter`."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.addFilter(SessionLogFilter())
+    handler.setFormatter(logging.Formatter("session=%(session_id)s %(message)s"))
+    logger = logging.getLogger("mcp_server")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lines
+    logger.removeHandler(handler)
