@@ -5,17 +5,20 @@ follows one session from FastAPI to Flask to Django: every span the three servic
 one tree, and every log line they wrote, in time order. Part three prints the chat page's URL and
 does what its JavaScript does: three turns over `fetch`, then a websocket message with the id in
 its query string. Part four, when `redis-server` is installed, follows one session from a request
-into the Celery task it publishes, on a private Redis. All traffic goes to 127.0.0.1, and every
-server and worker is stopped (by process id) at
-the end.
+into the Celery task it publishes, on a private Redis. Part five starts the MCP server example and
+has an agent hold two conversations at once over one MCP connection: each tool call, server span
+and log line keeps its own conversation's id. All traffic goes to 127.0.0.1, and every server and
+worker is stopped (by process id) at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import socket
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -30,11 +33,13 @@ from .example_services import (
     ExampleService,
     example_services,
     example_worker,
+    mcp_example,
     wait_for_spans,
     wait_for_trace,
 )
 from .hostile import HOSTILE_VALUES
 from .loopback import raw_request
+from .mcp_agent import interleaved_conversations
 from .redis_server import INSTALL_HINT, redis_available, redis_server
 
 SHOWN_HOSTILE = ("script", "129-chars", "obs-text", "utf-8")
@@ -201,6 +206,46 @@ def show_chat_page(fastapi_app: ExampleService) -> None:
     )
 
 
+def follow_two_conversations_over_mcp(directory: Path) -> None:
+    """Part five: one MCP connection, two conversations at once, each keeping its own id."""
+    with mcp_example(directory) as server:
+        url = f"{server.url}/mcp"
+        print(f"MCP server example: {url} (streamable HTTP, the official MCP SDK)\n")
+        turns = asyncio.run(interleaved_conversations(url))
+        rows = [["#", "conversation", "turn", "turn's session", "tool ran in", "notes kept"]]
+        for number, turn in enumerate(turns, 1):
+            rows.append(
+                [
+                    str(number),
+                    turn.conversation,
+                    str(turn.turn),
+                    turn.conversation,
+                    turn.tool_saw or "(none)",
+                    str(turn.notes),
+                ]
+            )
+        print("Tool calls, in the order the server answered them:\n")
+        print(table(rows))
+        spans = wait_for_calls(server, len(turns))
+        print("\nThe server's span for each call:\n")
+        rows = [["span", "kind", "session.id"]]
+        for span in sorted(spans, key=lambda span: span["start_time"]):
+            kind = span["kind"].removeprefix("SpanKind.")
+            rows.append([span["name"], kind, span["attributes"].get("session.id", "-")])
+        print(table(rows))
+        print("\nIts log lines:\n")
+        print("\n".join(line for line in server.log_lines() if " kept" in line))
+
+
+def wait_for_calls(server: ExampleService, count: int, timeout: float = 10.0) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while len(spans := [s for s in server.spans() if s["name"].startswith("tools/call")]) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(spans)} of {count} tool call spans were exported")
+        time.sleep(0.05)
+    return spans
+
+
 def main() -> None:
     print(
         "Starting the Django and Flask examples (gunicorn) and the FastAPI example (uvicorn)"
@@ -235,6 +280,8 @@ def main() -> None:
         else:
             with example_worker(Path(directory), broker) as worker:
                 follow_one_task(fastapi_app, worker)
+        print("\n5. Two conversations over one MCP connection\n")
+        follow_two_conversations_over_mcp(Path(directory))
     print("\nEvery server and worker stopped.")
 
 
