@@ -26,6 +26,7 @@ from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp_types import TextContent
 
 from ops_session import current_session, session
+from ops_session._outgoing import OUTGOING_HOSTS_ENV
 from ops_session.fastmcp import (
     SESSION_META_KEY,
     SessionMiddleware,
@@ -218,3 +219,9 @@ def test_missing_fastmcp_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delitem(sys.modules, "ops_session.fastmcp")
     with pytest.raises(ImportError, match=r"install 'ops-session\[fastmcp\]'"):
         importlib.import_module("ops_session.fastmcp")
+
+
+def test_an_invalid_rule_variable_stops_send_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "https://tools.internal")
+    with pytest.raises(ValueError, match=rf"{OUTGOING_HOSTS_ENV}='https://tools.internal'"):
+        send_session("http://tools.internal/mcp")

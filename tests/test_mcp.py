@@ -32,6 +32,7 @@ from mcp_types import (
 from opentelemetry.trace import SpanKind
 
 from ops_session import SESSION_HEADER_NAME, session
+from ops_session._outgoing import OUTGOING_HOSTS_ENV
 from ops_session.mcp import (
     SESSION_META_KEY,
     SessionServerMiddleware,
@@ -334,3 +335,9 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "ops_session.mcp")
     with pytest.raises(ImportError, match=r"install 'ops-session\[mcp\]'"):
         importlib.import_module("ops_session.mcp")
+
+
+def test_an_invalid_rule_variable_stops_send_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(OUTGOING_HOSTS_ENV, "https://tools.internal")
+    with pytest.raises(ValueError, match=rf"{OUTGOING_HOSTS_ENV}='https://tools.internal'"):
+        send_session(InMemoryTransport(MCPServer("tools")), url="http://tools.internal/mcp")

@@ -39,7 +39,7 @@ except ImportError as error:
     ) from error
 
 from ._mcp_meta import SESSION_META_KEY, carried_session
-from .mcp import SessionWriteStream
+from .mcp import SessionWriteStream, _may_send_session
 
 __all__ = ["SESSION_META_KEY", "SessionMiddleware", "continue_sessions", "send_session"]
 
@@ -113,6 +113,7 @@ def send_session(transport: ClientTransport | FastMCP[Any] | str) -> ClientTrans
 
     Raises:
         TypeError: Another kind of transport (an `MCPConfig` one: wrap each server's instead).
+        ValueError: `OPS_SESSION_OUTGOING_HOSTS` is invalid.
 
     Example:
         client = Client(send_session("http://tools.internal/mcp"))
@@ -128,6 +129,7 @@ def send_session(transport: ClientTransport | FastMCP[Any] | str) -> ClientTrans
             "send_session() carries the session over fastmcp's HTTP, SSE, stdio and in-memory "
             f"transports, got {type(inferred).__qualname__}: wrap each server's transport instead."
         )
+    _may_send_session(host)  # a bad rule stops the agent here, not at its first tool call
     return _SessionTransport(inferred, host)
 
 

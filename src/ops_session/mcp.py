@@ -97,8 +97,10 @@ def _stamped(item: SessionMessage, host: str | None) -> SessionMessage:
     current = current_session()
     if current is None or not isinstance(message, JSONRPCRequest | JSONRPCNotification):
         return item
+    if not _may_send_session(host):
+        return item
     params = with_session_meta(message.params, current.id)
-    if params is None or not _may_send_session(host):
+    if params is None:
         return item
     metadata = item.metadata
     if host is not None and (metadata is None or isinstance(metadata, ClientMessageMetadata)):
@@ -146,7 +148,8 @@ def send_session(transport: Transport, *, url: str | None) -> Transport:
             a process you start yourself: they always carry it.
 
     Raises:
-        ValueError: `url` is not an absolute URL with a host.
+        ValueError: `url` is not an absolute URL with a host, or `OPS_SESSION_OUTGOING_HOSTS`
+            is invalid.
 
     Example:
         Client(send_session(streamable_http_client(URL), url=URL))
@@ -159,6 +162,7 @@ def send_session(transport: Transport, *, url: str | None) -> Transport:
                 f"Expected the MCP endpoint's absolute URL, such as 'http://tools.internal/mcp', "
                 f"got {url!r}: pass url=None only for stdio and in-memory transports."
             )
+    _may_send_session(host)  # a bad rule stops the agent here, not at its first tool call
     return _SessionTransport(transport, host)
 
 
