@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -17,6 +18,7 @@ from ops_session import (
     set_session_header_name,
 )
 from ops_session._core import request_listeners
+from ops_session.logging import SessionLogFilter
 from ops_session.otel import SessionSpanProcessor
 
 from .support.echo_server import echo_server, echo_servers
@@ -108,3 +110,22 @@ def fresh_outgoing_log(monkeypatch: pytest.MonkeyPatch) -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package as users get it, built once for every test that installs it somewhere fresh."""
     return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture
+def mcp_log_lines() -> Iterator[list[str]]:
+    """The lines the MCP test servers' logger writes, each stamped by `SessionLogFilter`."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.addFilter(SessionLogFilter())
+    handler.setFormatter(logging.Formatter("session=%(session_id)s %(message)s"))
+    logger = logging.getLogger("mcp_server")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lines
+    logger.removeHandler(handler)

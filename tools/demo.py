@@ -6,8 +6,10 @@ one tree, and every log line they wrote, in time order. Part three prints the ch
 does what its JavaScript does: three turns over `fetch`, then a websocket message with the id in
 its query string. Part four, when `redis-server` is installed, follows one session from a request
 into the Celery task it publishes, on a private Redis. Part five runs chat turns as Temporal
-workflows on a private dev server, in two sessions and in none. All traffic goes to 127.0.0.1,
-and every server and worker is stopped (by process id) at the end.
+workflows on a private dev server, in two sessions and in none. Part six starts the MCP server
+example and has an agent hold two conversations at once over one MCP connection: each tool call,
+server span and log line keeps its own conversation's id. All traffic goes to 127.0.0.1, and
+every server and worker is stopped (by process id) at the end.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import secrets
 import socket
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,13 @@ from .example_services import (
     ExampleService,
     example_services,
     example_worker,
+    mcp_example,
     wait_for_spans,
     wait_for_trace,
 )
 from .hostile import HOSTILE_VALUES
 from .loopback import raw_request
+from .mcp_agent import interleaved_conversations
 from .redis_server import INSTALL_HINT, redis_available, redis_server
 from .temporal_server import temporal_server
 
@@ -227,6 +232,46 @@ def show_temporal_turns() -> None:
     )
 
 
+def follow_two_conversations_over_mcp(directory: Path) -> None:
+    """Part five: one MCP connection, two conversations at once, each keeping its own id."""
+    with mcp_example(directory) as server:
+        url = f"{server.url}/mcp"
+        print(f"MCP server example: {url} (streamable HTTP, the official MCP SDK)\n")
+        turns = asyncio.run(interleaved_conversations(url))
+        rows = [["#", "conversation", "turn", "turn's session", "tool ran in", "notes kept"]]
+        for number, turn in enumerate(turns, 1):
+            rows.append(
+                [
+                    str(number),
+                    turn.conversation,
+                    str(turn.turn),
+                    turn.conversation,
+                    turn.tool_saw or "(none)",
+                    str(turn.notes),
+                ]
+            )
+        print("Tool calls, in the order the server answered them:\n")
+        print(table(rows))
+        spans = wait_for_calls(server, len(turns))
+        print("\nThe server's span for each call:\n")
+        rows = [["span", "kind", "session.id"]]
+        for span in sorted(spans, key=lambda span: span["start_time"]):
+            kind = span["kind"].removeprefix("SpanKind.")
+            rows.append([span["name"], kind, span["attributes"].get("session.id", "-")])
+        print(table(rows))
+        print("\nIts log lines:\n")
+        print("\n".join(line for line in server.log_lines() if " kept" in line))
+
+
+def wait_for_calls(server: ExampleService, count: int, timeout: float = 10.0) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while len(spans := [s for s in server.spans() if s["name"].startswith("tools/call")]) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(spans)} of {count} tool call spans were exported")
+        time.sleep(0.05)
+    return spans
+
+
 def main() -> None:
     print(
         "Starting the Django and Flask examples (gunicorn) and the FastAPI example (uvicorn)"
@@ -263,6 +308,8 @@ def main() -> None:
                 follow_one_task(fastapi_app, worker)
         print("\n5. Chat turns as Temporal workflows\n")
         show_temporal_turns()
+        print("\n6. Two conversations over one MCP connection\n")
+        follow_two_conversations_over_mcp(Path(directory))
     print("\nEvery server and worker stopped.")
 
 

@@ -17,6 +17,7 @@ from .queue_workers import celery_command, worker
 DEMO_PROPAGATORS = "tracecontext,baggage,ops_session"
 FASTAPI_APP = "examples.fastapi_app.app:app"
 FLASK_APP = "examples.flask_app.app:app"
+MCP_SERVER = "examples.mcp_server.app:app"
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,17 @@ def fastapi_example(
     command = uvicorn_command(FASTAPI_APP, example.port)
     example_env = {**_telemetry_env(example, DEMO_PROPAGATORS, otlp_endpoint), **(env or {})}
     with running(command, example.port, env=example_env):
+        yield example
+
+
+@contextmanager
+def mcp_example(directory: Path) -> Iterator[ExampleService]:
+    """Run the MCP server example under uvicorn; its endpoint is `f"{service.url}/mcp"`."""
+    example = ExampleService(
+        free_port(), directory / "mcp_server.spans.jsonl", directory / "mcp_server.log"
+    )
+    command = uvicorn_command(MCP_SERVER, example.port)
+    with running(command, example.port, env=_telemetry_env(example, DEMO_PROPAGATORS)):
         yield example
 
 

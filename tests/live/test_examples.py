@@ -7,6 +7,7 @@ what each process recorded of one request.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 import uuid
@@ -20,9 +21,11 @@ from tools.example_services import (
     ExampleService,
     example_services,
     example_worker,
+    mcp_example,
     wait_for_spans,
     wait_for_trace,
 )
+from tools.mcp_agent import CONVERSATIONS, interleaved_conversations
 
 from ops_session import SESSION_HEADER_NAME
 
@@ -223,3 +226,30 @@ def test_a_request_session_continues_in_the_celery_task_it_publishes(
 
 def summaries(worker: ExampleService) -> list[str]:
     return [line for line in worker.log_lines() if "summarizing" in line]
+
+
+def test_mcp_example_keeps_two_interleaved_conversations_apart(tmp_path: Path) -> None:
+    """The `make demo` part five: one MCP connection, two conversations, each with its own id."""
+    with mcp_example(tmp_path) as server:
+        turns = asyncio.run(interleaved_conversations(f"{server.url}/mcp", turns=5))
+        spans = wait_for_spans_named(server, "tools/call remember", 10)
+    order = [turn.conversation for turn in turns]
+    assert order != sorted(order), "the conversations interleaved"
+    for name in CONVERSATIONS:
+        mine = [turn for turn in turns if turn.conversation == name]
+        assert [(t.tool_saw, t.notes) for t in mine] == [(name, n) for n in range(1, 6)]
+    assert sorted(span["attributes"]["session.id"] for span in spans) == sorted(order)
+    assert all(span["kind"] == "SpanKind.SERVER" for span in spans)
+    kept = [line for line in server.log_lines() if " kept" in line]
+    assert sorted(line.split(" session=")[1].split(" ")[0] for line in kept) == sorted(order)
+
+
+def wait_for_spans_named(
+    service: ExampleService, name: str, count: int, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while len(spans := [s for s in service.spans() if s["name"] == name]) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(spans)} of {count} spans named {name!r} were exported")
+        time.sleep(0.05)
+    return spans
