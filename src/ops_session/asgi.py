@@ -121,6 +121,8 @@ class SessionMiddleware:
         cookie = policy.session_cookie
         if cookie is not None and origin == FROM_QUERY:
             cookie = None
+        if policy.attributes is not None:
+            send = _send_watching_the_client(send, scope, policy)
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
@@ -205,6 +207,18 @@ def _with_cookie(
         response_header,
         *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in added),
     ]
+
+
+def _send_watching_the_client(send: Send, scope: Scope, policy: SessionPolicy[Scope]) -> Send:
+    """Wrap `send` to notice, as the response starts, an inner layer that changed the client."""
+    client = scope.get("client")
+
+    def send_watching_the_client(message: Message) -> Awaitable[None]:
+        if message["type"] in _RESPONSE_START and scope.get("client") != client:
+            policy.client_changed()
+        return send(message)
+
+    return send_watching_the_client
 
 
 def _find_header_in_any_case(

@@ -83,6 +83,8 @@ class SessionMiddleware:
         if cookie is not None and origin == FROM_QUERY:
             cookie = None
         header_lower = self._header_lower
+        if policy.attributes is not None:
+            start_response = _start_response_watching_the_client(start_response, environ, policy)
 
         def start_response_with_session_header(
             status: str,
@@ -152,6 +154,25 @@ def _with_cookie(
     ]
     secure = environ.get("wsgi.url_scheme") == "https"
     return [*headers, response_header, *cookie.headers_for(response_header[1], secure, app_headers)]
+
+
+def _start_response_watching_the_client(
+    start_response: StartResponse, environ: WSGIEnvironment, policy: SessionPolicy[WSGIEnvironment]
+) -> StartResponse:
+    """Wrap `start_response` to notice an inner layer that changed `REMOTE_ADDR`."""
+    client = environ.get("REMOTE_ADDR")
+
+    def start_response_watching_the_client(
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: OptExcInfo | None = None,
+        /,
+    ) -> Callable[[bytes], object]:
+        if environ.get("REMOTE_ADDR") != client:
+            policy.client_changed()
+        return start_response(status, headers, exc_info)
+
+    return start_response_watching_the_client
 
 
 class _EnvironReader:
