@@ -77,6 +77,7 @@ class SessionPolicy(Generic[RequestT]):
         "_reader",
         "_header_place",
         "_warned_client_changed",
+        "per_response",
     )
 
     def __init__(
@@ -169,6 +170,9 @@ class SessionPolicy(Generic[RequestT]):
             self.session_cookie = SessionCookie(
                 cookie, cookie_max_age, safe_ids=validator is is_valid_session_id
             )
+        # Whether a request needs more than the session header when its response starts: one
+        # truth test on the hot path when it does not.
+        self.per_response = self.session_cookie is not None or self.attributes is not None
         # What makes a new id. The default generator makes ids the default validator accepts;
         # any other pair is checked, so that a service never issues an id it would itself refuse.
         self._new_id: Callable[[], str]

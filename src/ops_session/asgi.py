@@ -117,12 +117,13 @@ class SessionMiddleware:
                         *(pair for pair in request_headers if pair[0].lower() != header_key),
                         response_header,
                     ]
-        # A link can carry a query parameter to anyone: such an id never goes into the cookie.
-        cookie = policy.session_cookie
-        if cookie is not None and origin == FROM_QUERY:
-            cookie = None
-        if policy.attributes is not None:
-            send = _send_watching_the_client(send, scope, policy)
+        cookie = None
+        if policy.per_response:
+            # A link can carry a query parameter to anyone: such an id never goes into the cookie.
+            if origin != FROM_QUERY:
+                cookie = policy.session_cookie
+            if policy.attributes is not None:
+                send = _send_watching_the_client(send, scope, policy)
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}

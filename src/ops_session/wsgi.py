@@ -78,13 +78,16 @@ class SessionMiddleware:
         if origin and policy.update_request_header:
             environ[self._environ_key] = session_context.id
         response_header = (policy.header_name, session_context.id)
-        # A link can carry a query parameter to anyone: such an id never goes into the cookie.
-        cookie = policy.session_cookie
-        if cookie is not None and origin == FROM_QUERY:
-            cookie = None
         header_lower = self._header_lower
-        if policy.attributes is not None:
-            start_response = _start_response_watching_the_client(start_response, environ, policy)
+        cookie = None
+        if policy.per_response:
+            # A link can carry a query parameter to anyone: such an id never goes into the cookie.
+            if origin != FROM_QUERY:
+                cookie = policy.session_cookie
+            if policy.attributes is not None:
+                start_response = _start_response_watching_the_client(
+                    start_response, environ, policy
+                )
 
         def start_response_with_session_header(
             status: str,
