@@ -19,9 +19,11 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 from ops_session import (
+    Jsonable,
     SessionMiddleware,
     WSGISessionMiddleware,
     current_session,
+    require_session,
 )
 from ops_session._core import generate_session_id, is_valid_session_id
 from ops_session._policy import SessionPolicy
@@ -645,3 +647,72 @@ def test_wsgi_secure_follows_the_scheme_an_inner_proxy_fix_corrected() -> None:
     middleware(environ, start_response)
     (set_cookie,) = [value for name, value in answer[0] if name == "Set-Cookie"]
     assert set_cookie.endswith("; Secure")
+
+
+def client_attributes(request: Any) -> dict[str, Jsonable]:
+    client = request.get("client") or (request.get("REMOTE_ADDR"),)
+    return {"client": client[0]}
+
+
+def test_asgi_says_once_that_an_inner_layer_changed_the_client_after_the_attributes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    seen: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(require_session().attributes)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = SessionMiddleware(
+        ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1"),  # type: ignore[arg-type]
+        attributes=client_attributes,
+    )
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    for forwarded in (b"203.0.113.7", b"203.0.113.8", None):
+        headers = [] if forwarded is None else [(b"x-forwarded-for", forwarded)]
+        scope: Scope = {
+            "type": "http",
+            "scheme": "http",
+            "client": ("127.0.0.1", 5000),
+            "path": "/",
+            "query_string": b"",
+            "headers": headers,
+        }
+        asyncio.run(middleware(scope, receive, send))
+    assert seen == [{"client": "127.0.0.1"}] * 3  # what the callable could see, as documented
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "Move that layer outside" in warnings[0].getMessage()
+
+
+def ignore_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+    return None
+
+
+def test_wsgi_says_once_that_an_inner_proxy_fix_changed_the_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = WSGISessionMiddleware(ProxyFix(app, x_for=1), attributes=client_attributes)
+    for forwarded in ("203.0.113.7", "203.0.113.8", None):
+        environ: dict[str, Any] = {}
+        setup_testing_defaults(environ)
+        environ["REMOTE_ADDR"] = "127.0.0.1"
+        if forwarded is not None:
+            environ["HTTP_X_FORWARDED_FOR"] = forwarded
+        list(middleware(environ, ignore_response))
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "ProxyFix" in warnings[0].getMessage()

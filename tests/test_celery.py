@@ -221,6 +221,8 @@ def test_two_executions_of_one_task_id_on_threads_each_restore_their_own(
         both_running.wait()  # both executions are between prerun and postrun now
         seen[threading.current_thread().name] = current_id()
 
+    assert work.store_eager_result is not None  # bind the lazy task before two threads do
+
     def execute(session_id: str) -> None:
         work.apply(task_id="same-id", headers={SESSION_HEADER_NAME: session_id})
         after[session_id] = current_session()

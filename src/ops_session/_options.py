@@ -68,7 +68,8 @@ class SessionOptions(TypedDict, Generic[RequestT], total=False):
     code 1008) without calling the app."""
     attributes: Attributes[RequestT] | str | None
     """Session attributes: a mapping, or a callable computing them from each request (the ASGI
-    scope, the WSGI environ, Django's `HttpRequest`). They reach traces: keep secrets out."""
+    scope, the WSGI environ, Django's `HttpRequest`) as the session starts, before any layer
+    inside the middleware runs. They reach traces: keep secrets out."""
     update_request_header: bool
     """When the id was generated (or read from another place), show the app the effective id in
     its request's `header_name` header, so that other middleware reads the same value."""

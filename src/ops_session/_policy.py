@@ -86,6 +86,8 @@ class SessionPolicy(Generic[RequestT]):
         "_new_id",
         "_reader",
         "_header_place",
+        "_warned_client_changed",
+        "per_response",
     )
 
     def __init__(
@@ -145,6 +147,7 @@ class SessionPolicy(Generic[RequestT]):
             self.attach_baggage = attach_session_baggage
             self.detach_baggage = detach
         self._header_place = f"{header_name} header"
+        self._warned_client_changed = False
         # Any source besides the header needs the adapter's reader; without one it stays None,
         # and requests without the header take the same path as before these options existed.
         self._reader: RequestReader[RequestT] | None = None
@@ -192,6 +195,9 @@ class SessionPolicy(Generic[RequestT]):
             self.session_cookie = SessionCookie(
                 cookie, cookie_max_age, safe_ids=validator is is_valid_session_id
             )
+        # Whether a request needs more than the session header when its response starts: one
+        # truth test on the hot path when it does not.
+        self.per_response = self.session_cookie is not None or self.attributes is not None
         # What makes a new id. The default generator makes ids the default validator accepts;
         # any other pair is checked, so that a service never issues an id it would itself refuse.
         self._new_id: Callable[[], str]
@@ -312,6 +318,22 @@ class SessionPolicy(Generic[RequestT]):
         cookie_header = self._reader.cookie_header(request)
         value = None if cookie_header is None else cookie_value(cookie_header, self.cookie)
         return bool(value) and not self.accepts(value)  # type: ignore[arg-type]
+
+    def client_changed(self) -> None:
+        """Say once that an inner layer changed the client address after `attributes` ran.
+
+        The session, with its attributes, exists before any layer inside the middleware runs,
+        since those layers run in it: an attributes callable cannot see what they change later.
+        """
+        if not self._warned_client_changed:
+            self._warned_client_changed = True
+            logger.warning(
+                "A layer inside the session middleware changed the request's client address "
+                "after the attributes callable read it (uvicorn's ProxyHeadersMiddleware or "
+                "werkzeug's ProxyFix, say), so session attributes hold the address it saw. Move "
+                "that layer outside the session middleware (uvicorn --proxy-headers, or wrap "
+                "the app you serve) to give the callable the corrected address. Logged once."
+            )
 
     def _checked_id(self) -> str:
         """A generated id that the validator accepts; an error that says so otherwise."""

@@ -118,10 +118,15 @@ class SessionMiddleware:
                         *(pair for pair in request_headers if pair[0].lower() != header_key),
                         response_header,
                     ]
-        # A link can carry a query parameter to anyone: such an id never goes into the cookie.
-        cookie = policy.session_cookie
-        if cookie is not None and origin == FROM_QUERY:
-            cookie = None
+        if policy.per_response:
+            # Wrapped around the server's send, inside the header's wrapper: decided as the
+            # response starts, from the scope as the layers inside this one left it.
+            cookie = policy.session_cookie
+            # A link can carry a query parameter to anyone: such an id never goes into the cookie.
+            if cookie is not None and origin != FROM_QUERY:
+                send = _send_with_cookie(send, cookie, context.id, scope, response_header)
+            if policy.attributes is not None:
+                send = _send_watching_the_client(send, scope, policy)
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
@@ -143,12 +148,7 @@ class SessionMiddleware:
                 if _find_header_in_any_case(headers, header_key) is None:
                     # A new message: the app may send the same dict again for another request.
                     message = dict(message)
-                    if cookie is None:
-                        message["headers"] = [*headers, response_header]
-                    else:
-                        message["headers"] = _with_cookie(
-                            headers, response_header, cookie, context.id, scope
-                        )
+                    message["headers"] = [*headers, response_header]
             return send(message)
 
         token = activate(context)
@@ -186,30 +186,47 @@ class SessionMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-def _with_cookie(
-    headers: list[tuple[bytes, bytes]],
-    response_header: tuple[bytes, bytes],
+def _send_with_cookie(
+    send: Send,
     cookie: SessionCookie,
     session_id: str,
     scope: Scope,
-) -> list[tuple[bytes, bytes]]:
-    """The response headers with the session header and what the session cookie adds.
+    response_header: tuple[bytes, bytes],
+) -> Send:
+    """Wrap the server's `send` to add what the session cookie adds wherever the header was added.
 
     Decided as the response starts, from the scope as the layers inside this one left it:
     a `ProxyHeadersMiddleware` in there may have corrected the scheme since the request began.
     """
-    app_headers = [
-        (name.lower().decode("latin-1"), value.decode("latin-1"))
-        for name, value in headers
-        if name.lower() in _COOKIE_RULE_HEADERS
-    ]
-    secure = scope.get("scheme") in _SECURE_SCHEMES
-    added = cookie.headers_for(session_id, secure, app_headers)
-    return [
-        *headers,
-        response_header,
-        *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in added),
-    ]
+
+    def send_with_cookie(message: Message) -> Awaitable[None]:
+        if message["type"] in _RESPONSE_START:
+            headers = message.get("headers")
+            # The list the middleware built, ending with its header: the app did not set its own.
+            if headers and headers[-1] is response_header:
+                app_headers = [
+                    (name.lower().decode("latin-1"), value.decode("latin-1"))
+                    for name, value in headers
+                    if name.lower() in _COOKIE_RULE_HEADERS
+                ]
+                secure = scope.get("scheme") in _SECURE_SCHEMES
+                for name, value in cookie.headers_for(session_id, secure, app_headers):
+                    headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        return send(message)
+
+    return send_with_cookie
+
+
+def _send_watching_the_client(send: Send, scope: Scope, policy: SessionPolicy[Scope]) -> Send:
+    """Wrap `send` to notice, as the response starts, an inner layer that changed the client."""
+    client = scope.get("client")
+
+    def send_watching_the_client(message: Message) -> Awaitable[None]:
+        if message["type"] in _RESPONSE_START and scope.get("client") != client:
+            policy.client_changed()
+        return send(message)
+
+    return send_watching_the_client
 
 
 def _find_header_in_any_case(

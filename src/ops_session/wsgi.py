@@ -79,11 +79,20 @@ class SessionMiddleware:
         if origin and policy.update_request_header:
             environ[self._environ_key] = session_context.id
         response_header = (policy.header_name, session_context.id)
-        # A link can carry a query parameter to anyone: such an id never goes into the cookie.
-        cookie = policy.session_cookie
-        if cookie is not None and origin == FROM_QUERY:
-            cookie = None
         header_lower = self._header_lower
+        if policy.per_response:
+            # Wrapped around the server's start_response, inside the header's wrapper: decided
+            # as the response starts, from the environ as the layers inside this one left it.
+            cookie = policy.session_cookie
+            # A link can carry a query parameter to anyone: such an id never goes into the cookie.
+            if cookie is not None and origin != FROM_QUERY:
+                start_response = _start_response_with_cookie(
+                    start_response, cookie, environ, response_header
+                )
+            if policy.attributes is not None:
+                start_response = _start_response_watching_the_client(
+                    start_response, environ, policy
+                )
 
         def start_response_with_session_header(
             status: str,
@@ -95,10 +104,7 @@ class SessionMiddleware:
                 if name.lower() == header_lower:
                     break  # the app chose its own value
             else:
-                if cookie is None:
-                    headers = [*headers, response_header]
-                else:
-                    headers = _with_cookie(headers, response_header, cookie, environ)
+                headers = [*headers, response_header]
             return start_response(status, headers, exc_info)
 
         # One Context per request holds the session for the call, every next() and close():
@@ -140,22 +146,55 @@ class SessionMiddleware:
         return [rejection]
 
 
-def _with_cookie(
-    headers: list[tuple[str, str]],
-    response_header: tuple[str, str],
+def _start_response_with_cookie(
+    start_response: StartResponse,
     cookie: SessionCookie,
     environ: WSGIEnvironment,
-) -> list[tuple[str, str]]:
-    """The response headers with the session header and what the session cookie adds.
+    response_header: tuple[str, str],
+) -> StartResponse:
+    """Wrap `start_response` to add what the session cookie adds wherever the header was added.
 
     Decided as the response starts, from the environ as the layers inside this one left it:
     werkzeug's `ProxyFix` in there may have corrected `wsgi.url_scheme` since the request began.
     """
-    app_headers = [
-        (name.lower(), value) for name, value in headers if name.lower() in _COOKIE_RULE_HEADERS
-    ]
-    secure = environ.get("wsgi.url_scheme") == "https"
-    return [*headers, response_header, *cookie.headers_for(response_header[1], secure, app_headers)]
+
+    def start_response_with_cookie(
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: OptExcInfo | None = None,
+        /,
+    ) -> Callable[[bytes], object]:
+        # The list the middleware built, ending with its header: the app did not set its own.
+        if headers and headers[-1] is response_header:
+            app_headers = [
+                (name.lower(), value)
+                for name, value in headers
+                if name.lower() in _COOKIE_RULE_HEADERS
+            ]
+            secure = environ.get("wsgi.url_scheme") == "https"
+            headers.extend(cookie.headers_for(response_header[1], secure, app_headers))
+        return start_response(status, headers, exc_info)
+
+    return start_response_with_cookie
+
+
+def _start_response_watching_the_client(
+    start_response: StartResponse, environ: WSGIEnvironment, policy: SessionPolicy[WSGIEnvironment]
+) -> StartResponse:
+    """Wrap `start_response` to notice an inner layer that changed `REMOTE_ADDR`."""
+    client = environ.get("REMOTE_ADDR")
+
+    def start_response_watching_the_client(
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: OptExcInfo | None = None,
+        /,
+    ) -> Callable[[bytes], object]:
+        if environ.get("REMOTE_ADDR") != client:
+            policy.client_changed()
+        return start_response(status, headers, exc_info)
+
+    return start_response_watching_the_client
 
 
 class _EnvironReader:
