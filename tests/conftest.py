@@ -18,6 +18,7 @@ from ops_session import (
     set_session_header_name,
 )
 from ops_session._core import request_listeners
+from ops_session._variables import forget_variables
 from ops_session.logging import SessionLogFilter
 from ops_session.otel import SessionSpanProcessor
 
@@ -29,6 +30,14 @@ from .support.wheel import build_wheel
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def variables_read_afresh() -> Iterator[None]:
+    """`OPS_SESSION_*` variables are read once per process: once per test, here."""
+    forget_variables()
+    yield
+    forget_variables()
 
 
 @pytest.fixture(autouse=True)

@@ -64,6 +64,7 @@ def test_hostless_carriers_are_the_job_queues_by_default(monkeypatch: pytest.Mon
         pytest.param("*", ["grpc", "other", "http"], [], id="every-kind"),
         pytest.param("none", [], ["celery", "kafka"], id="none"),
         pytest.param(" ", ["celery"], ["grpc"], id="blank-is-default"),
+        pytest.param(" , ,", ["celery"], ["grpc"], id="only-commas-is-default"),
     ],
 )
 def test_the_carriers_variable_lists_the_hostless_kinds(

@@ -21,6 +21,7 @@ from ops_session._rules import (
     outgoing_hosts,
     say_once,
 )
+from ops_session._variables import forget_variables
 
 SetHosts = Callable[[Iterable[str] | None], None]
 SetCarriers = Callable[[Iterable[str] | None], None]
@@ -30,6 +31,7 @@ def test_the_process_rule_is_your_own_hosts_by_default(monkeypatch: pytest.Monke
     monkeypatch.delenv(OUTGOING_HOSTS_ENV, raising=False)
     assert outgoing_hosts() == OutgoingHosts(["@private"])
     monkeypatch.setenv(OUTGOING_HOSTS_ENV, "  ")
+    forget_variables()  # read once per process: read the new value
     assert outgoing_hosts() == OutgoingHosts(["@private"])
 
 
@@ -39,8 +41,10 @@ def test_the_environment_variable_sets_the_process_rule(monkeypatch: pytest.Monk
     assert rule == OutgoingHosts(["*.internal", "api.mycorp.com"])
     assert outgoing_hosts() is rule  # parsed once while the variable stays the same
     monkeypatch.setenv(OUTGOING_HOSTS_ENV, "@private,api.mycorp.com")
+    forget_variables()  # read once per process: read the new value
     assert outgoing_hosts() == OutgoingHosts(["@private", "api.mycorp.com"])
     monkeypatch.setenv(OUTGOING_HOSTS_ENV, "*")
+    forget_variables()  # read once per process: read the new value
     assert may_carry_session("http", "api.openai.com")
 
 
@@ -120,6 +124,7 @@ def test_a_hook_following_a_bad_environment_variable_fails_when_built(
         client_rule(None)
     assert client_rule(["api.internal"]) == OutgoingHosts(["api.internal"])
     monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "Bad Name")
+    forget_variables()  # read once per process: read the new value
     with pytest.raises(ValueError, match="OPS_SESSION_HEADER_NAME"):
         client_rule(["api.internal"])
 
@@ -165,6 +170,7 @@ def test_startup_check_leaves_a_bad_variable_to_where_it_is_used(
     caplog.set_level(logging.WARNING, logger="ops_session")
     client_rule(["orders.internal"])
     monkeypatch.setenv(OUTGOING_HOSTS_ENV, "https://bad")
+    forget_variables()  # read once per process: read the new value
     note_propagator()
     assert caplog.records == []
 

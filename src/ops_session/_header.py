@@ -4,15 +4,14 @@ Two services keep a session between them only when both use the same name, so ev
 process that writes or reads the id outside a middleware (client hooks, the `ops_session`
 propagator, `inject_session`, `continue_session`, the Celery, RQ and arq integrations) asks
 `session_header_name()`. It is `set_session_header_name()`'s name, else the
-`OPS_SESSION_HEADER_NAME` environment variable's, else `Mirascope-Session-Id`; the middlewares'
-`header_name` option takes the same variable under `opentelemetry-instrument`.
+`OPS_SESSION_HEADER_NAME` environment variable's (read once), else `Mirascope-Session-Id`; the
+middlewares' `header_name` option takes the same variable under `opentelemetry-instrument`.
 """
 
 from __future__ import annotations
 
-import os
-
 from ._sources import HEADER_NAME
+from ._variables import Variable
 
 __all__ = [
     "HEADER_NAME_ENV",
@@ -30,7 +29,6 @@ HEADER_NAME_ENV = "OPS_SESSION_HEADER_NAME"
 `set_session_header_name()`. Unset or blank: `Mirascope-Session-Id`."""
 
 _configured: str | None = None
-_from_env: tuple[str, str] = ("", SESSION_HEADER_NAME)
 
 
 def check_header_name(name: object) -> str:
@@ -68,21 +66,17 @@ def set_session_header_name(name: str | None) -> None:
     _configured = None if name is None else check_header_name(name)
 
 
+_from_env = Variable(
+    HEADER_NAME_ENV, SESSION_HEADER_NAME, lambda raw: check_header_name(raw.strip())
+)
+
+
 def session_header_name() -> str:
     """The process-wide session header name (see `set_session_header_name`).
 
     Raises:
         ValueError: `OPS_SESSION_HEADER_NAME` holds no header name; the message names it.
     """
-    global _from_env
     if _configured is not None:
         return _configured
-    raw = os.environ.get(HEADER_NAME_ENV, "")
-    if raw == _from_env[0]:
-        return _from_env[1]
-    try:
-        name = check_header_name(raw.strip()) if raw.strip() else SESSION_HEADER_NAME
-    except ValueError as error:
-        raise ValueError(f"{HEADER_NAME_ENV}={raw!r} is invalid: {error}") from None
-    _from_env = (raw, name)
-    return name
+    return _from_env.get()

@@ -10,12 +10,12 @@ a client hook's `hosts=` is narrower than what the `ops_session` propagator foll
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable
 
 from ._header import session_header_name
 from ._hosts import PRIVATE, OutgoingHosts
+from ._variables import Variable
 
 __all__ = [
     "DEFAULT_CARRIERS",
@@ -56,9 +56,7 @@ EVERY_KIND = "*"
 """In a list of carrier kinds: every kind."""
 
 _configured_hosts: OutgoingHosts | None = None
-_hosts_from_env: tuple[str, OutgoingHosts] = ("", DEFAULT_HOSTS)
 _configured_carriers: frozenset[str] | None = None
-_carriers_from_env: tuple[str, frozenset[str]] = ("", DEFAULT_CARRIERS)
 
 # What the log already said, so that a refusal or a bad variable is said once, not per request.
 _said: set[object] = set()
@@ -99,19 +97,9 @@ def outgoing_hosts() -> OutgoingHosts:
     Raises:
         ValueError: `OPS_SESSION_OUTGOING_HOSTS` holds an invalid pattern; the message names both.
     """
-    global _hosts_from_env
     if _configured_hosts is not None:
         return _configured_hosts
-    raw = os.environ.get(OUTGOING_HOSTS_ENV, "")
-    if raw == _hosts_from_env[0]:
-        return _hosts_from_env[1]
-    patterns = _items(raw)
-    try:
-        rule = OutgoingHosts(patterns) if patterns else DEFAULT_HOSTS
-    except ValueError as error:
-        raise ValueError(f"{OUTGOING_HOSTS_ENV}={raw!r} is invalid: {error}") from None
-    _hosts_from_env = (raw, rule)
-    return rule
+    return _hosts_from_env.get()
 
 
 def set_outgoing_carriers(kinds: Iterable[str] | None) -> None:
@@ -143,24 +131,9 @@ def outgoing_carriers() -> frozenset[str]:
     Raises:
         ValueError: `OPS_SESSION_OUTGOING_CARRIERS` holds an invalid kind; the message names both.
     """
-    global _carriers_from_env
     if _configured_carriers is not None:
         return _configured_carriers
-    raw = os.environ.get(OUTGOING_CARRIERS_ENV, "")
-    if raw == _carriers_from_env[0]:
-        return _carriers_from_env[1]
-    kinds = _items(raw)
-    try:
-        if not kinds:
-            allowed = DEFAULT_CARRIERS
-        elif kinds == ["none"]:
-            allowed = frozenset()
-        else:
-            allowed = _parse_kinds(kinds)
-    except ValueError as error:
-        raise ValueError(f"{OUTGOING_CARRIERS_ENV}={raw!r} is invalid: {error}") from None
-    _carriers_from_env = (raw, allowed)
-    return allowed
+    return _carriers_from_env.get()
 
 
 def client_rule(hosts: Iterable[str] | None) -> OutgoingHosts | None:
@@ -225,6 +198,18 @@ def _items(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def _hosts_variable(raw: str) -> OutgoingHosts:
+    patterns = _items(raw)
+    return OutgoingHosts(patterns) if patterns else DEFAULT_HOSTS
+
+
+def _carriers_variable(raw: str) -> frozenset[str]:
+    kinds = _items(raw)
+    if not kinds:
+        return DEFAULT_CARRIERS
+    return frozenset() if kinds == ["none"] else _parse_kinds(kinds)
+
+
 def _parse_kinds(kinds: Iterable[str]) -> frozenset[str]:
     if isinstance(kinds, str | bytes):
         raise TypeError(
@@ -237,3 +222,7 @@ def _parse_kinds(kinds: Iterable[str]) -> frozenset[str]:
                 f"Expected carrier kinds such as 'celery' or 'grpc' (lower case), got {kind!r}."
             )
     return parsed
+
+
+_hosts_from_env = Variable(OUTGOING_HOSTS_ENV, DEFAULT_HOSTS, _hosts_variable)
+_carriers_from_env = Variable(OUTGOING_CARRIERS_ENV, DEFAULT_CARRIERS, _carriers_variable)
