@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -266,9 +266,10 @@ async def test_workflow_and_activity_spans_carry_the_session(
 
 
 async def test_tracing_baggage_alone_carries_the_session_from_a_web_request(
-    temporal_target: str, tracing: Tracing
+    temporal_target: str, tracing: Tracing, process_carriers: Callable[[Iterable[str] | None], None]
 ) -> None:
     """The caller runs only Temporal's TracingInterceptor; the middleware put the id in baggage."""
+    process_carriers(["baggage"])  # baggage goes wherever trace context goes: a rule names it
     tracer = tracing.provider.get_tracer("test")
     worker_interceptors = [SessionInterceptor(baggage=True), TracingInterceptor(tracer)]
     async with running_worker(temporal_target, [], interceptors=worker_interceptors) as (
