@@ -70,26 +70,26 @@ def test_every_llm_span_carries_the_session(demo: PhoenixDemo) -> None:
 def test_each_turn_shows_the_mcp_tool_call_in_its_trace(demo: PhoenixDemo) -> None:
     """Phoenix holds the MCP server's `tools/call remember` span inside each turn's trace,
     below the turn's root span and stamped with the conversation's id."""
-    notes = [line for line in demo.mcp_server.log_lines() if " kept" in line]
-    assert [line.split(" session=")[1].split(" ")[0] for line in notes] == [demo.session_id] * 3
-    assert [line.rsplit(": ", 1)[1] for line in notes] == [
-        "note 1 kept",
-        "note 2 kept",
-        "note 3 kept",
-    ]
     for trace_id in chat_trace_ids(demo):
         spans = demo.phoenix.spans(trace_id)
-        (tool_span,) = [span for span in spans if span["name"] == "tools/call remember"]
+        tool_spans = [span for span in spans if span["name"] == "tools/call remember"]
+        assert len(tool_spans) == 1, f"Phoenix holds {len(tool_spans)} tool spans in {trace_id}"
+        (tool_span,) = tool_spans
         assert tool_span["attributes"]["session.id"] == demo.session_id
         assert tool_span["attributes"]["mcp.method.name"] == "tools/call"
         assert tool_span["attributes"]["gen_ai.tool.name"] == "remember"
-        assert [span["name"] for span in ancestors(tool_span, spans)][-1] == "POST /chat/turn"
-    # Phoenix holds exactly what both services exported, tool spans included.
+        above = [span["name"] for span in ancestors(tool_span, spans)]
+        assert (above[0], above[-1]) == ("MCP send tools/call remember", "POST /chat/turn")
+    # The MCP server exported one tool span per turn, a server span in that turn's trace.
     tool_spans = [span for span in demo.mcp_server.spans() if span["name"] == "tools/call remember"]
     assert sorted(span["context"]["trace_id"][2:] for span in tool_spans) == sorted(
         chat_trace_ids(demo)
     )
     assert all(span["kind"] == "SpanKind.SERVER" for span in tool_spans)
+    # The tool filed each turn's message under the conversation's id: one note more per turn.
+    notes = [line for line in demo.mcp_server.log_lines() if " kept" in line]
+    assert [line.split(" session=")[1].split(" ")[0] for line in notes] == [demo.session_id] * 3
+    assert [line.rsplit(": ", 1)[1] for line in notes] == [f"note {n} kept" for n in (1, 2, 3)]
 
 
 def ancestors(span: dict[str, Any], spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
