@@ -1,16 +1,18 @@
 """`make demo-phoenix`: an LLM conversation, grouped as a session in Arize Phoenix.
 
-Starts Phoenix, the FastAPI example and a small OpenAI-compatible model server
-(`tools/model_server.py`), all on loopback. Each chat turn of the example calls `mirascope.llm`
-against the model server, traced by Mirascope's ops into the example's tracer provider, which
-exports to Phoenix over OTLP/HTTP. The script sends a three-turn chat in one session and prints the
-address of that session's page in Phoenix: three turns, each with its input, output and tokens.
+Starts Phoenix, the FastAPI example, the MCP server example and a small OpenAI-compatible model
+server (`tools/model_server.py`), all on loopback. Each chat turn of the FastAPI example calls
+the MCP server's `remember` tool over streamable HTTP, then `mirascope.llm` against the model
+server, traced by Mirascope's ops into the example's tracer provider. Both examples export to
+Phoenix over OTLP/HTTP. The script sends a three-turn chat in one session and prints the address
+of that session's page in Phoenix: three turns, each with its input, output and tokens, and in
+each turn's trace the MCP server's `tools/call remember` span, stamped with the session.
 
 The session id is user data and the model server a third party: the example may send the id
-only to 127.0.0.1, where our own services run (`OPS_SESSION_OUTGOING_HOSTS`), and the model
-server listens on 127.0.0.2, so it never receives the id, although OpenTelemetry's `ops_session`
-propagator runs on every call. Everything keeps running until Ctrl-C, then is stopped by process
-id. `--once` stops as soon as the page is ready.
+only to 127.0.0.1, where our own services run (`OPS_SESSION_OUTGOING_HOSTS`), the MCP server
+among them. The model server listens on 127.0.0.2, so it never receives the id, although
+OpenTelemetry's `ops_session` propagator runs on every call. Everything keeps running until
+Ctrl-C, then is stopped by process id. `--once` stops as soon as the page is ready.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ import httpx
 
 from ops_session import SESSION_HEADER_NAME
 
-from .example_services import ExampleService, fastapi_example, wait_for_trace
+from .example_services import (
+    ExampleService,
+    fastapi_example,
+    mcp_endpoint,
+    mcp_example,
+    wait_for_trace,
+)
 from .loopback import HOST
 from .model_server import ModelServer, model_server
 from .phoenix import Phoenix, running_phoenix, wait_for
@@ -40,17 +48,23 @@ CHAT = ["hello", "what can you do?", "thanks, bye"]
 OUR_HOSTS = HOST
 
 
-def chat_env(model: ModelServer) -> dict[str, str]:
-    """The FastAPI example's settings for LLM turns against `model`, with the allow-list."""
-    return {"LLM_BASE_URL": model.base_url, "OPS_SESSION_OUTGOING_HOSTS": OUR_HOSTS}
+def chat_env(model: ModelServer, mcp_server: ExampleService) -> dict[str, str]:
+    """The FastAPI example's settings for turns that call `mcp_server`'s tool, then `model`,
+    with the allow-list."""
+    return {
+        "LLM_BASE_URL": model.base_url,
+        "MCP_SERVER_URL": mcp_endpoint(mcp_server),
+        "OPS_SESSION_OUTGOING_HOSTS": OUR_HOSTS,
+    }
 
 
 @dataclass(frozen=True)
 class PhoenixDemo:
-    """Phoenix, the chat service, the model server, and the session that the chat made."""
+    """Phoenix, the chat service, the MCP server, the model server, and the chat's session."""
 
     phoenix: Phoenix
     chat_app: ExampleService
+    mcp_server: ExampleService
     model: ModelServer
     session_id: str
     replies: list[str]
@@ -74,9 +88,11 @@ def send_chat(chat_app: ExampleService, session_id: str) -> list[str]:
 
 
 def wait_until_stored(
-    phoenix: Phoenix, chat_app: ExampleService, session_id: str, *, timeout: float
+    phoenix: Phoenix, services: Sequence[ExampleService], session_id: str, *, timeout: float
 ) -> dict[str, Any]:
-    """Phoenix's session once it holds every turn's trace and every span the service exported.
+    """Phoenix's session once it holds every turn's trace and every span the services exported.
+
+    Each of `services` has a server span in every turn's trace.
 
     A turn's spans reach Phoenix in batches, its root span last: until then, its page would show
     the turn without its input, output or tokens.
@@ -91,7 +107,7 @@ def wait_until_stored(
         what=f"session {session_id} with {len(CHAT)} traces",
     )
     for trace_id in [trace["trace_id"] for trace in found["traces"]]:
-        exported = len(wait_for_trace([chat_app], trace_id, timeout=timeout))
+        exported = len(wait_for_trace(services, trace_id, timeout=timeout))
         wait_for(
             partial(_stored_all, phoenix, trace_id, exported),
             timeout=timeout,
@@ -114,25 +130,35 @@ def phoenix_demo(phoenix: Phoenix | None = None, *, timeout: float = 60.0) -> It
         server = phoenix or stack.enter_context(running_phoenix())
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         model = stack.enter_context(model_server())
+        mcp_server = stack.enter_context(
+            mcp_example(directory, otlp_endpoint=server.traces_endpoint)
+        )
         chat_app = stack.enter_context(
-            fastapi_example(directory, otlp_endpoint=server.traces_endpoint, env=chat_env(model))
+            fastapi_example(
+                directory, otlp_endpoint=server.traces_endpoint, env=chat_env(model, mcp_server)
+            )
         )
         session_id = f"chat-{secrets.token_hex(4)}"
         replies = send_chat(chat_app, session_id)
-        found = wait_until_stored(server, chat_app, session_id, timeout=timeout)
+        found = wait_until_stored(server, [chat_app, mcp_server], session_id, timeout=timeout)
         trace_ids = [trace["trace_id"] for trace in found["traces"]]
         page = server.session_page(found)
-        yield PhoenixDemo(server, chat_app, model, session_id, replies, trace_ids, page)
+        yield PhoenixDemo(server, chat_app, mcp_server, model, session_id, replies, trace_ids, page)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo_phoenix", description=__doc__)
     parser.add_argument("--once", action="store_true", help="stop once the page is ready")
     options = parser.parse_args(argv)
-    print("Starting Arize Phoenix, the chat service and a model server on loopback ...", flush=True)
+    print(
+        "Starting Arize Phoenix, the chat service, an MCP server and a model server on loopback",
+        "...",
+        flush=True,
+    )
     with phoenix_demo() as demo:
         print(f"  Phoenix: {demo.phoenix.url}")
         print(f"  chat (FastAPI example): {demo.chat_app.url}/chat")
+        print(f"  MCP server (its tool `remember`): {mcp_endpoint(demo.mcp_server)}")
         print(f"  model server (a third party): {demo.model.base_url}\n")
         print(f"Sent a chat of {len(CHAT)} turns in session {demo.session_id}:")
         for message, reply in zip(CHAT, demo.replies, strict=True):
@@ -147,14 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{len(leaked)} of them with the session id ({SESSION_HEADER_NAME} goes to "
             f"{OUR_HOSTS} only)."
         )
-        print(f"\nPhoenix groups the {len(CHAT)} turns as one session:\n\n  {demo.page}\n")
+        print(
+            f"\nPhoenix groups the {len(CHAT)} turns as one session, each turn's trace with the "
+            f"MCP server's `tools/call remember` span:\n\n  {demo.page}\n"
+        )
         if not options.once:
             print("Open it in a browser. Press Ctrl-C to stop everything.")
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
                 pass
-    print("\nPhoenix, the chat service and the model server stopped.")
+    print("\nPhoenix, the chat service, the MCP server and the model server stopped.")
     return 0
 
 

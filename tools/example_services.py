@@ -104,14 +104,24 @@ def fastapi_example(
 
 
 @contextmanager
-def mcp_example(directory: Path) -> Iterator[ExampleService]:
-    """Run the MCP server example under uvicorn; its endpoint is `f"{service.url}/mcp"`."""
+def mcp_example(directory: Path, *, otlp_endpoint: str | None = None) -> Iterator[ExampleService]:
+    """Run the MCP server example under uvicorn; its endpoint is `mcp_endpoint(service)`.
+
+    With `otlp_endpoint`, its spans also go there.
+    """
     example = ExampleService(
         free_port(), directory / "mcp_server.spans.jsonl", directory / "mcp_server.log"
     )
     command = uvicorn_command(MCP_SERVER, example.port)
-    with running(command, example.port, env=_telemetry_env(example, DEMO_PROPAGATORS)):
+    with running(
+        command, example.port, env=_telemetry_env(example, DEMO_PROPAGATORS, otlp_endpoint)
+    ):
         yield example
+
+
+def mcp_endpoint(service: ExampleService) -> str:
+    """The streamable HTTP endpoint of the MCP server example that `service` runs."""
+    return f"{service.url}/mcp"
 
 
 def wait_for_trace(

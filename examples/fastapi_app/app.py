@@ -16,7 +16,10 @@ by name, so this example needs no code of the worker's; the task runs in the req
 `fetch` to `/chat/turn`, and opens `/chat/ws?session_id=...` (browsers cannot set headers on a
 websocket handshake, so the middleware also reads the `session_id` query parameter). With
 `LLM_BASE_URL` set (an OpenAI-compatible server, such as `tools/model_server.py`), each turn asks
-the model `LLM_MODEL` through `mirascope.llm` (see `assistant.py`); otherwise it echoes.
+the model `LLM_MODEL` through `mirascope.llm` (see `assistant.py`); otherwise it echoes. With
+`MCP_SERVER_URL` set (the MCP server example's endpoint, such as `http://127.0.0.1:5003/mcp`),
+each turn also files its message with that server's `remember` tool, over one connection that
+every conversation shares, each call in its turn's session and trace (see `notes.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +62,7 @@ from ops_session.otel import SessionSpanProcessor
 
 if TYPE_CHECKING:
     from .assistant import Assistant
+    from .notes import Notes
 
 FLASK_APP_URL = os.environ.get("FLASK_APP_URL", "http://127.0.0.1:5001")
 ATTRIBUTES = {"app": "chat-demo"}
@@ -70,6 +74,8 @@ CHAT_PAGE = Path(__file__).parent / "static" / "chat.html"
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL")
 LLM_MODEL = os.environ.get("LLM_MODEL", "openai/gpt-4o-mini:completions")
 LLM_API_KEY = os.environ.get("LLM_API_KEY", "unused-by-local-servers")
+# The MCP server whose `remember` tool each chat turn calls (`examples/mcp_server`), if any.
+MCP_SERVER_URL = os.environ.get("MCP_SERVER_URL")
 
 
 # Telemetry: spans to $SPANS_FILE as JSON lines (standard output when unset), log lines to
@@ -151,13 +157,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with (
             ops_session.httpx.send_session(httpx.AsyncClient(base_url=FLASK_APP_URL)) as client,
             httpx.AsyncClient(base_url=FLASK_APP_URL) as propagated_client,
+            AsyncExitStack() as stack,
         ):
             yield {
                 "client": client,
                 "sync_client": sync_client,
                 "requests_session": requests_session,
                 "propagated_client": propagated_client,
+                "notes": await stack.enter_async_context(open_notes(MCP_SERVER_URL))
+                if MCP_SERVER_URL
+                else None,
             }
+
+
+def open_notes(url: str) -> AbstractAsyncContextManager[Notes]:
+    """The chat's one connection to the MCP server at `url` (imported only when it is set)."""
+    from .notes import connected_notes
+
+    return connected_notes(url)
 
 
 app = FastAPI(lifespan=lifespan)
@@ -256,19 +273,27 @@ async def chat_page() -> FileResponse:
 
 
 @app.post("/chat/turn")
-async def chat_turn(turn: dict[str, str]) -> dict[str, Any]:
-    """One turn over `fetch`: the page sends the session header it got from the first reply."""
+async def chat_turn(request: Request, turn: dict[str, str]) -> dict[str, Any]:
+    """One turn over `fetch`: the page sends the session header it got from the first reply.
+
+    With `MCP_SERVER_URL` set, the turn first files its message with the MCP server's
+    `remember` tool, in this request's session, and answers with the conversation's notes.
+    """
     session_id = seen_here_id()
     chat_turns[session_id] += 1
     number = chat_turns[session_id]
     log.info("chat turn %d over fetch", number)
     message = turn.get("message", "")[:200]
+    answer: dict[str, Any] = {"session_id": session_id, "turn": number}
+    notes: Notes | None = request.state.notes
+    if notes is not None:
+        answer["notes"] = await notes.remember(message)
     if assistant is None:
         reply = f"Turn {number}: you said {message!r}."
     else:
         reply = await assistant.reply(session_id, message)
     show_turn(message, reply)
-    return {"session_id": session_id, "turn": number, "reply": reply}
+    return {**answer, "reply": reply}
 
 
 def show_turn(message: str, reply: str) -> None:

@@ -8,14 +8,19 @@ session, every LLM span must carry it, and the session's turns must show their i
 tokens, all read back from Phoenix's own APIs. The turns' trace ids come from the service's span
 file, and the tokens from what the model server answered, not from Phoenix.
 
+Each turn also calls the MCP server example's `remember` tool over streamable HTTP, on the one
+MCP connection the chat opened at startup; the MCP server exports to the same Phoenix, and each
+turn's trace there must hold the tool's server span, stamped with the conversation's id.
+
 The model server is a third party: OpenTelemetry's httpx instrumentation runs the `ops_session`
 propagator on every call to it, and only the allow-list (`OPS_SESSION_OUTGOING_HOSTS=127.0.0.1`)
-keeps the session id out of its requests.
+keeps the session id out of its requests, while our MCP server on 127.0.0.1 receives it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -60,6 +65,42 @@ def test_every_llm_span_carries_the_session(demo: PhoenixDemo) -> None:
         assert llm_span["attributes"]["session.id"] == demo.session_id
         assert llm_span["attributes"]["mirascope.ops.session.id"] == demo.session_id
         assert {span["attributes"].get("session.id") for span in spans} == {demo.session_id}
+
+
+def test_each_turn_shows_the_mcp_tool_call_in_its_trace(demo: PhoenixDemo) -> None:
+    """Phoenix holds the MCP server's `tools/call remember` span inside each turn's trace,
+    below the turn's root span and stamped with the conversation's id."""
+    for trace_id in chat_trace_ids(demo):
+        spans = demo.phoenix.spans(trace_id)
+        tool_spans = [span for span in spans if span["name"] == "tools/call remember"]
+        assert len(tool_spans) == 1, f"Phoenix holds {len(tool_spans)} tool spans in {trace_id}"
+        (tool_span,) = tool_spans
+        assert tool_span["attributes"]["session.id"] == demo.session_id
+        assert tool_span["attributes"]["mcp.method.name"] == "tools/call"
+        assert tool_span["attributes"]["gen_ai.tool.name"] == "remember"
+        above = [span["name"] for span in ancestors(tool_span, spans)]
+        assert (above[0], above[-1]) == ("MCP send tools/call remember", "POST /chat/turn")
+    # The MCP server exported one tool span per turn, a server span in that turn's trace.
+    tool_spans = [span for span in demo.mcp_server.spans() if span["name"] == "tools/call remember"]
+    assert sorted(span["context"]["trace_id"][2:] for span in tool_spans) == sorted(
+        chat_trace_ids(demo)
+    )
+    assert all(span["kind"] == "SpanKind.SERVER" for span in tool_spans)
+    # The tool filed each turn's message under the conversation's id: one note more per turn.
+    notes = [line for line in demo.mcp_server.log_lines() if " kept" in line]
+    assert [line.split(" session=")[1].split(" ")[0] for line in notes] == [demo.session_id] * 3
+    assert [line.rsplit(": ", 1)[1] for line in notes] == [f"note {n} kept" for n in (1, 2, 3)]
+
+
+def ancestors(span: dict[str, Any], spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The spans above `span` in its trace, nearest first, as Phoenix links them."""
+    by_id = {candidate["context"]["span_id"]: candidate for candidate in spans}
+    found: list[dict[str, Any]] = []
+    while (parent := by_id.get(span["parent_id"])) is not None and len(found) < len(spans):
+        found.append(parent)
+        span = parent
+    assert span["parent_id"] is None, "every span's parent is stored in Phoenix"
+    return found
 
 
 def test_the_session_turns_show_their_input_output_and_tokens(demo: PhoenixDemo) -> None:
