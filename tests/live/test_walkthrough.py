@@ -1,14 +1,13 @@
-"""The README's walkthrough, run as a user runs it: its files, its commands, three turns.
+"""The walkthrough of docs/logging.md, run as a reader runs it: its files and commands, 3 turns.
 
-The two services, the log configuration and the server commands are read from README.md, so the
-test fails when the README stops working. Ports are free ones on 127.0.0.1 instead of 8000/8001.
+The page's files and server commands run as written (see `tests/support/shell.py`), so this test
+fails when the page stops working; then three turns of one conversation must show one session in
+every span and log line of both services.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,43 +17,16 @@ from typing import Any
 import httpx
 import pytest
 from tools.files import complete_lines
-from tools.loopback import HOST, free_port, running
 
 from ops_session import SESSION_HEADER_NAME, is_valid_session_id
 
-from ..support.readme import code_blocks
+from ..support.markdown import DOCS
+from ..support.shell import run_page
 
 pytestmark = pytest.mark.servers
 
+PAGE = DOCS / "logging.md"
 TURNS = ["hello", "what is open", "thanks"]
-
-
-def readme_blocks() -> dict[str, str]:
-    """The walkthrough's files by name, and its shell commands under "commands"."""
-    blocks: dict[str, str] = {}
-    for block in code_blocks("python"):
-        if block.source.startswith(("# orders.py", "# chat.py")):
-            blocks[block.source.split()[1]] = block.source
-    for block in code_blocks("json"):
-        if "uvicorn.access" in block.source:
-            blocks["logging.json"] = block.source
-    for block in code_blocks("sh"):
-        if "gunicorn orders:app" in block.source:
-            blocks["commands"] = block.source
-    assert set(blocks) == {"orders.py", "chat.py", "logging.json", "commands"}
-    return blocks
-
-
-def command(commands: str, program: str, port: int) -> list[str]:
-    """The README's command line for `program`, on `port`, run by this interpreter."""
-    for line in commands.replace("\\\n", " ").splitlines():
-        words = shlex.split(line.rstrip("& "))
-        if words and words[0] == program:
-            words = [
-                word.replace("8001", str(port)).replace("8000", str(port)) for word in words[1:]
-            ]
-            return [sys.executable, "-m", program, *words]
-    raise AssertionError(f"no {program} command in the README")
 
 
 @dataclass
@@ -66,21 +38,10 @@ class Walkthrough:
 
 @pytest.fixture(scope="module")
 def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walkthrough]:
-    directory = tmp_path_factory.mktemp("walkthrough")
-    blocks = readme_blocks()
-    for name in ("orders.py", "chat.py", "logging.json"):
-        (directory / name).write_text(blocks[name], encoding="utf-8")
-    orders_port, chat_port = free_port(), free_port()
-    orders_command = command(blocks["commands"], "gunicorn", orders_port)
-    chat_command = command(blocks["commands"], "uvicorn", chat_port)
-    env = {"PYTHONUNBUFFERED": "1", "ORDERS_URL": f"http://{HOST}:{orders_port}"}
-    walk = Walkthrough("", directory / "chat.out", directory / "orders.out")
-    with (
-        running(orders_command, orders_port, cwd=directory, env=env, output=walk.orders_output),
-        running(chat_command, chat_port, cwd=directory, env=env, output=walk.chat_output) as url,
-    ):
-        walk.chat_url = url
-        yield walk
+    with run_page(PAGE, tmp_path_factory.mktemp("walkthrough")) as run:
+        yield Walkthrough(
+            run.url(8000), run.server("uvicorn").output, run.server("gunicorn").output
+        )
 
 
 def spans(output: Path) -> list[dict[str, Any]]:
@@ -96,6 +57,8 @@ def wait_for(condition: Any, timeout: float = 10.0) -> None:
 
 
 def test_three_turns_keep_one_session_across_spans_and_logs(walkthrough: Walkthrough) -> None:
+    outputs = (walkthrough.chat_output, walkthrough.orders_output)
+    earlier = {output: len(spans(output)) for output in outputs}  # the page's own turns
     replies = []
     headers: dict[str, str] = {}
     with httpx.Client(base_url=walkthrough.chat_url, timeout=10) as client:
@@ -110,13 +73,14 @@ def test_three_turns_keep_one_session_across_spans_and_logs(walkthrough: Walkthr
     assert replies[0]["reply"] == "You said 'hello'; 2 open."
 
     def server_spans(output: Path) -> list[dict[str, Any]]:
-        return [span for span in spans(output) if span["kind"] == "SpanKind.SERVER"]
+        return [
+            span for span in spans(output)[earlier[output] :] if span["kind"] == "SpanKind.SERVER"
+        ]
 
-    wait_for(lambda: len(server_spans(walkthrough.orders_output)) >= 3)
-    wait_for(lambda: len(server_spans(walkthrough.chat_output)) >= 3)
-    for output in (walkthrough.chat_output, walkthrough.orders_output):
-        every_span = spans(output)
-        assert {span["attributes"].get("session.id") for span in every_span} == {session_id}
+    for output in outputs:
+        wait_for(lambda output=output: len(server_spans(output)) >= 3)
+        ours = spans(output)[earlier[output] :]
+        assert {span["attributes"].get("session.id") for span in ours} == {session_id}
         assert len(server_spans(output)) == 3
 
     chat_log = walkthrough.chat_output.read_text(encoding="utf-8")
