@@ -2,8 +2,9 @@
 
 The page's files and commands run as written (see `tests/support/shell.py`): Phoenix, Redis, a
 Celery worker, the memory service under gunicorn and the chat service under uvicorn, all on
-127.0.0.1, and the conversation with curl. The LLM provider is an OpenAI-compatible stand-in on
-`localhost`, which the recipe's allow-list does not name.
+127.0.0.1, and the conversation with curl. The LLM provider is the OpenAI-compatible model server
+of `tools/model_server.py`, on 127.0.0.2: a private address, which the default rule would allow,
+and which the recipe's allow-list does not name.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from tools.model_server import ModelServer, model_server
 from tools.phoenix import Phoenix, wait_for
 
-from ..support.fake_llm import FakeLLM, fake_llm
 from ..support.markdown import DOCS
 from ..support.shell import PageRun, run_page
 
@@ -30,16 +31,16 @@ MESSAGES = ["Hello", "What did I say first?", "Thanks"]
 @dataclass
 class Recipe:
     run: PageRun
-    llm: FakeLLM
+    model: ModelServer
     phoenix: Phoenix
 
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recipe]:
-    with fake_llm() as llm:
-        env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": llm.base_url}
+    with model_server() as model:
+        env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.base_url}
         with run_page(PAGE, tmp_path_factory.mktemp("chat-backend"), env) as run:
-            yield Recipe(run, llm, Phoenix(run.url(6006)))
+            yield Recipe(run, model, Phoenix(run.url(6006)))
 
 
 def replies(recipe: Recipe) -> list[dict[str, str]]:
@@ -47,17 +48,28 @@ def replies(recipe: Recipe) -> list[dict[str, str]]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
 
 
-def test_every_turn_answers_in_the_session(recipe: Recipe) -> None:
+def test_every_turn_answers_in_the_session_with_the_memory_of_the_earlier_ones(
+    recipe: Recipe,
+) -> None:
+    # The model counts the user's messages it was sent: the memory service gave it the earlier
+    # turns of this session.
     assert replies(recipe) == [
-        {"session": SESSION, "reply": f"You said: {message}."} for message in MESSAGES
+        {
+            "session": SESSION,
+            "reply": f"You said {message!r}. That is message {number} of yours in this "
+            "conversation.",
+        }
+        for number, message in enumerate(MESSAGES, start=1)
     ]
 
 
 def test_the_llm_provider_gets_the_turns_but_never_the_session_id(recipe: Recipe) -> None:
-    assert len(recipe.llm.requests) == len(MESSAGES)
-    for headers in recipe.llm.requests:
-        assert "traceparent" in headers  # the propagators ran for this request ...
-        assert "mirascope-session-id" not in headers  # ... and the allow-list kept the id out
+    assert len(recipe.model.received) == len(MESSAGES)
+    for request in recipe.model.received:
+        names = {name.lower() for name, _ in request.headers}
+        assert "traceparent" in names  # the propagators ran for this request ...
+        assert "mirascope-session-id" not in names  # ... and the allow-list kept the id out
+        assert not [value for _, value in request.headers if SESSION in value]
 
 
 def test_the_memory_service_and_the_worker_log_in_the_session(recipe: Recipe) -> None:
@@ -84,8 +96,9 @@ def test_phoenix_shows_one_session_with_every_service_in_each_turn(recipe: Recip
         def complete(trace_id: str = trace["trace_id"]) -> list[dict[str, Any]] | None:
             spans = recipe.phoenix.spans(trace_id)
             names = {span["name"] for span in spans}
-            wanted = {"POST /chat", "GET /turns", "chat openai/gpt-4o-mini", "run/tasks.summarize"}
-            return spans if wanted <= names else None
+            wanted = {"POST /chat", "GET /turns", "run/tasks.summarize"}
+            llm = [name for name in names if name.startswith("chat openai/gpt-4o-mini")]
+            return spans if wanted <= names and llm else None
 
         spans = wait_for(complete, what=f"every service's spans in trace {trace['trace_id']}")
         assert {span["attributes"].get("session.id") for span in spans} == {SESSION}

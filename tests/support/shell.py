@@ -11,7 +11,8 @@ aside):
   `.venv/bin/TOOL ...`: the target must be one the Makefile defines, the tool one the virtualenv
   has, and a module run with `python -m` one of the repository's (`make test` cannot run
   inside `make test`, nor `make bench` in seconds).
-- `server`: one command that runs until stopped, a server or a worker (`SERVERS`). It is started
+- `server`: one command that runs until stopped, a server or a worker (`SERVERS`, with its
+  subcommand when it has one: `celery ... worker`, not `django-admin check`). It is started
   in the background, and the test waits until the ports it names listen; it runs until the
   page's blocks are done (or until a later server of the page takes its port), then it is
   stopped by process id.
@@ -57,16 +58,17 @@ DOCUMENTED_PORTS = (8000, 8001, 8002, 6006, 4317, 6379)
 """The ports the pages use: 8000-8002 for the services, Phoenix's two, Redis's."""
 
 SERVERS = {
-    # program: whether it listens on the ports its command names (workers only connect)
-    "arq": False,
-    "celery": False,
-    "django-admin": True,
-    "gunicorn": True,
-    "opentelemetry-instrument": True,
-    "phoenix": True,
-    "redis-server": True,
-    "rq": False,
-    "uvicorn": True,
+    # program: (whether it listens on the ports its command names, the word that makes it run
+    # until stopped); workers only connect, and `django-admin check` ends by itself
+    "arq": (False, None),
+    "celery": (False, "worker"),
+    "django-admin": (True, "runserver"),
+    "gunicorn": (True, None),
+    "opentelemetry-instrument": (True, None),
+    "phoenix": (True, "serve"),
+    "redis-server": (True, None),
+    "rq": (False, "worker"),
+    "uvicorn": (True, None),
 }
 CLIENT_TIMEOUT = 60.0
 OUTPUT_TIMEOUT = 15.0
@@ -98,7 +100,9 @@ def kind(block: CodeBlock) -> Kind:
     if found and all(words[0] == "make" or words[0].startswith(".venv/") for words in found):
         return "repository"
     if len(found) == 1 and program(found[0]) in SERVERS:
-        return "server"
+        _, word = SERVERS[program(found[0])]
+        if word is None or word in found[0]:
+            return "server"
     return "client"
 
 
@@ -224,7 +228,8 @@ def run_page(page: Path, directory: Path, env: dict[str, str] | None = None) -> 
 
 def _ports(block: CodeBlock) -> set[int]:
     """The documented ports a server command listens on (a worker's only connect)."""
-    if not SERVERS[program(commands(block)[0])]:
+    listens, _ = SERVERS[program(commands(block)[0])]
+    if not listens:
         return set()
     return {int(port) for port in _PORTS.findall(block.source)}
 
