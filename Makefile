@@ -11,19 +11,21 @@ PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
 PYTEST_ARGS ?=
 # The browser tests use the distribution's chromium; Playwright must never fetch its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+# Material for MkDocs prints a notice about MkDocs 2.0 on every build; the site pins MkDocs 1.
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: venv phoenix-venv system-deps test demo demo-phoenix chat-screenshot phoenix-screenshot
-.PHONY: bench bench-check soak lint format clean
+.PHONY: bench bench-check soak lint format clean docs
 
 # Debian packages the live tests start for real: COMMAND=PACKAGE, installed when COMMAND is missing.
-SYSTEM_DEPS := redis-server=redis-server chromium=chromium
+SYSTEM_DEPS := redis-server=redis-server chromium=chromium curl=curl
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --editable . --group test --group lint
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --editable . --group test --group lint --group docs
 	touch $@
 
 # The peers and plotting only the benchmarks use: `make test` never installs them.
@@ -83,10 +85,15 @@ lint: $(BENCH_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mkdocs build --strict --quiet
+
+# The documentation site, from docs/ and the docstrings, into site/ (open site/index.html).
+docs: venv
+	$(BIN)/mkdocs build --strict
 
 format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) $(PHOENIX_VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) .coverage .mypy_cache .pytest_cache .ruff_cache site dist

@@ -26,7 +26,7 @@ from tools.loopback import HOST, ROOT, free_port
 
 from ops_session import SESSION_HEADER_NAME
 
-from .support.readme import CodeBlock, code_blocks
+from .support.markdown import CodeBlock, code_blocks
 
 EXAMPLES = code_blocks("python")
 

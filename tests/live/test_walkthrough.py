@@ -1,7 +1,10 @@
-"""The README's walkthrough, run as a user runs it: its files, its commands, three turns.
+"""The walkthrough, run as a reader runs it: its files, its commands, three turns.
 
-The two services, the log configuration and the server commands are read from README.md, so the
-test fails when the README stops working. Ports are free ones on 127.0.0.1 instead of 8000/8001.
+It is in two places for now, and both run: docs/logging.md, whose files and commands run as
+written (see `tests/support/shell.py`), and the README, whose two services, log configuration and
+server commands are read from README.md (ports are free ones on 127.0.0.1 instead of 8000/8001).
+Either fails when its text stops working. Then three turns of one conversation must show one
+session in every span and log line of both services.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from tools.loopback import HOST, free_port, running
 
 from ops_session import SESSION_HEADER_NAME, is_valid_session_id
 
-from ..support.readme import code_blocks
+from ..support.markdown import DOCS, code_blocks
+from ..support.shell import run_page
 
 pytestmark = pytest.mark.servers
 
+PAGE = DOCS / "logging.md"
 TURNS = ["hello", "what is open", "thanks"]
 
 
@@ -64,9 +69,16 @@ class Walkthrough:
     orders_output: Path
 
 
-@pytest.fixture(scope="module")
-def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walkthrough]:
+@pytest.fixture(scope="module", params=["docs/logging.md", "README.md"])
+def walkthrough(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Walkthrough]:
     directory = tmp_path_factory.mktemp("walkthrough")
+    if request.param == "docs/logging.md":
+        with run_page(PAGE, directory) as run:
+            chat, orders = run.server("uvicorn"), run.server("gunicorn")
+            yield Walkthrough(run.url(8000), chat.output, orders.output)
+        return
     blocks = readme_blocks()
     for name in ("orders.py", "chat.py", "logging.json"):
         (directory / name).write_text(blocks[name], encoding="utf-8")
@@ -96,6 +108,8 @@ def wait_for(condition: Any, timeout: float = 10.0) -> None:
 
 
 def test_three_turns_keep_one_session_across_spans_and_logs(walkthrough: Walkthrough) -> None:
+    outputs = (walkthrough.chat_output, walkthrough.orders_output)
+    earlier = {output: len(spans(output)) for output in outputs}  # the page's own turns
     replies = []
     headers: dict[str, str] = {}
     with httpx.Client(base_url=walkthrough.chat_url, timeout=10) as client:
@@ -110,13 +124,14 @@ def test_three_turns_keep_one_session_across_spans_and_logs(walkthrough: Walkthr
     assert replies[0]["reply"] == "You said 'hello'; 2 open."
 
     def server_spans(output: Path) -> list[dict[str, Any]]:
-        return [span for span in spans(output) if span["kind"] == "SpanKind.SERVER"]
+        return [
+            span for span in spans(output)[earlier[output] :] if span["kind"] == "SpanKind.SERVER"
+        ]
 
-    wait_for(lambda: len(server_spans(walkthrough.orders_output)) >= 3)
-    wait_for(lambda: len(server_spans(walkthrough.chat_output)) >= 3)
-    for output in (walkthrough.chat_output, walkthrough.orders_output):
-        every_span = spans(output)
-        assert {span["attributes"].get("session.id") for span in every_span} == {session_id}
+    for output in outputs:
+        wait_for(lambda output=output: len(server_spans(output)) >= 3)
+        ours = spans(output)[earlier[output] :]
+        assert {span["attributes"].get("session.id") for span in ours} == {session_id}
         assert len(server_spans(output)) == 3
 
     chat_log = walkthrough.chat_output.read_text(encoding="utf-8")
