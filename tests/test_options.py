@@ -118,6 +118,17 @@ def test_every_entry_point_takes_every_option_with_one_meaning(
     assert policy.cookie_max_age == 600
 
 
+# The environment's entry point reads OPS_SESSION_HEADER_NAME as its option already.
+@pytest.mark.parametrize("build", [param for param in ENTRY_POINTS if param.id != "environment"])
+def test_every_entry_point_defaults_to_the_process_header_name(
+    build: Callable[[dict[str, Any]], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name every outgoing carrier sends: two services configured alike keep the session."""
+    monkeypatch.setenv("OPS_SESSION_HEADER_NAME", "X-Conversation-Id")
+    assert build({}).header_name == "X-Conversation-Id"
+    assert build({"header_name": "X-Other-Id"}).header_name == "X-Other-Id"
+
+
 TYPO = r"has no option 'on_invalide': did you mean 'on_invalid'\? The options are header_name, "
 
 

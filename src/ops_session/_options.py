@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeAlias, TypedDict, TypeVar
 
 from ._core import SESSION_HEADER_NAME, Jsonable, generate_session_id, is_valid_session_id
-from ._header import check_header_name
+from ._header import check_header_name, session_header_name
 
 __all__ = [
     "DEFAULT_COOKIE_MAX_AGE",
@@ -216,6 +216,11 @@ def resolve_options(given: Mapping[str, object], where: str) -> dict[str, Any]:
             raise unknown_option(name, where)
     resolved: dict[str, Any] = {}
     for name, option in OPTIONS.items():
+        if name == "header_name" and name not in given:
+            # The process-wide name (OPS_SESSION_HEADER_NAME, set_session_header_name), which
+            # every outgoing carrier uses too: two services configured alike keep the session.
+            resolved[name] = session_header_name()
+            continue
         value = given.get(name, option.default)
         if option.text_in_code and isinstance(value, str):
             try:
