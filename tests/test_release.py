@@ -102,7 +102,7 @@ def test_the_wheel_holds_the_package_typed_and_its_entry_points(built: Distribut
     assert {name.removeprefix("ops_session/") for name in names if name.endswith(".py")} == modules
     assert "ops_session/py.typed" in names
     assert not [name for name in names if name.startswith(("tests/", "docs/"))]
-    assert "ops_session = ops_session.otel:SessionPropagator" in entry_points
+    assert "ops_session = ops_session._propagator:SessionPropagator" in entry_points
     assert "ops_session = ops_session.instrumentation:SessionInstrumentor" in entry_points
 
 
