@@ -12,6 +12,7 @@ import contextvars
 import datetime
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -492,3 +493,16 @@ def test_the_hook_leaves_a_spec_without_a_loader_as_it_is(monkeypatch: pytest.Mo
     monkeypatch.setattr(sys, "meta_path", [hook, NamespaceFinder()])
     spec = hook.find_spec("a_namespace", None)
     assert spec is not None and spec.loader is None
+
+
+def test_the_propagator_named_by_the_variable_is_kept_in_a_fresh_process() -> None:
+    """As configured in production: OTEL_PROPAGATORS loads ours, and nothing else imports it."""
+    code = (
+        "from mirascope import ops\n"
+        "from opentelemetry import propagate\n"
+        "ops.inject_context({})\n"
+        "names = [type(p).__name__ for p in propagate.get_global_textmap()._propagators]\n"
+        "assert 'SessionPropagator' in names and 'W3CBaggagePropagator' in names, names\n"
+    )
+    environment = {**os.environ, "OTEL_PROPAGATORS": "tracecontext,baggage,ops_session"}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=environment)

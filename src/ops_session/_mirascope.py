@@ -149,12 +149,12 @@ def keep_dropped_session_propagator(before: Any) -> None:
     from opentelemetry.propagators.composite import CompositePropagator
 
     after = propagate.get_global_textmap()
-    otel = sys.modules.get("ops_session.otel")
-    if after is before or otel is None:
-        return
+    ours = sys.modules.get("ops_session._propagator")
+    if after is before or ours is None:
+        return  # without that module loaded, no SessionPropagator exists
     kept = {type(propagator) for propagator in _flattened(after)}
     dropped = [propagator for propagator in _flattened(before) if type(propagator) not in kept]
-    if not any(isinstance(propagator, otel.SessionPropagator) for propagator in dropped):
+    if not any(isinstance(propagator, ours.SessionPropagator) for propagator in dropped):
         return
     propagate.set_global_textmap(CompositePropagator([after, *dropped]))
     logger.info(
