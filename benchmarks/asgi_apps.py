@@ -25,6 +25,7 @@ from ops_session import (
     SessionMiddleware,
     current_session,
     generate_session_id,
+    set_outgoing_carriers,
     session,
 )
 from ops_session._core import VALID_SESSION_ID
@@ -213,6 +214,9 @@ BAGGAGE_HEADER = [(b"baggage", f"tenant=acme,session.id={VALID_ID}".encode())]
 
 def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
     """Name -> (app, extra request headers). The first entry is the bare app."""
+    # The baggage rows measure the id going into baggage, which only a rule naming it allows;
+    # no other row reads the carrier rule.
+    set_outgoing_carriers(["baggage"])
     bare = starlette()
     stamped_provider, listener = tracing.stamped_provider()
     return {
@@ -238,7 +242,7 @@ def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
             session_header(),
         ),
         # The baggage option (issue 29): reads `baggage` when the header is absent, and puts the
-        # id into OpenTelemetry's baggage for the request.
+        # id into OpenTelemetry's baggage for the request (the carrier rule names baggage below).
         "ops-session, baggage on, valid id": (
             starlette(Middleware(SessionMiddleware, baggage=True)),
             session_header(),
