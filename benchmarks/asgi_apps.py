@@ -25,8 +25,8 @@ from ops_session import (
     SessionMiddleware,
     current_session,
     generate_session_id,
-    set_outgoing_carriers,
     session,
+    set_outgoing_carriers,
 )
 from ops_session._core import VALID_SESSION_ID
 
