@@ -1,13 +1,14 @@
 """Every code block of the documentation site runs, or is checked where running it cannot be.
 
+The README counts as a page: its quick starts are checked and run like the site's.
+
 - Python blocks run as pasted, each in a fresh interpreter, in a directory holding the page's
   titled blocks (```` ```python title="app.py" ````) as files, so that a page's files import each
   other; a titled block that the page's own commands run (`python publish.py`) runs there, against
-  the page's servers (`tests/live/test_doc_commands.py`), and an untitled block that is also in
-  the README runs in tests/test_readme.py. All of them pass mypy strict.
+  the page's servers (`tests/live/test_doc_commands.py`). All of them pass mypy strict.
 - Shell blocks: `tests/support/shell.py` sorts them into install, repository, server and client
   commands. Server and client blocks run in `tests/live/`; install and repository blocks are
-  checked here, for the README too: what they name must exist in pyproject.toml and the Makefile.
+  checked here: what they name must exist in pyproject.toml and the Makefile.
 - JSON blocks parse.
 """
 
@@ -28,12 +29,12 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .support.markdown import README, ROOT, CodeBlock, blocks, code_blocks, pages
+from .support.markdown import README, ROOT, CodeBlock, blocks, pages
 from .support.shell import commands, kind, shell_blocks
 
-PAGES = pages()
+PAGES = [README, *pages()]
 PYTHON = [block for page in PAGES for block in blocks(page) if block.language == "python"]
-SHELL = [block for path in (README, *PAGES) for block in shell_blocks(path)]
+SHELL = [block for path in PAGES for block in shell_blocks(path)]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # The groups `make test` installs, so the blocks that use their packages run against them.
 TESTED_GROUPS = ("test", "docs", "phoenix")
@@ -50,14 +51,7 @@ def run_by_commands(block: CodeBlock) -> bool:
     )
 
 
-# An untitled block the README has too runs once, in tests/test_readme.py: the same source in a
-# fresh interpreter. (After the README is cut to its quick starts, few will.)
-IN_README = {block.source for block in code_blocks("python")}
-STANDALONE = [
-    block
-    for block in PYTHON
-    if not run_by_commands(block) and not (block.title is None and block.source in IN_README)
-]
+STANDALONE = [block for block in PYTHON if not run_by_commands(block)]
 
 
 def write_page_files(page: Path, directory: Path) -> Path:

@@ -435,7 +435,7 @@ def one_layer(response_headers: list[tuple[str, str]], body_id: str) -> None:
 async def test_an_app_wrapped_in_our_asgi_layer_outside_runs_that_layer_alone(
     instrumented: SessionInstrumentor,
 ) -> None:
-    app = SessionMiddleware(fastapi_app(), **COOKIE_OPTIONS)  # the README's form
+    app = SessionMiddleware(fastapi_app(), **COOKIE_OPTIONS)  # the form docs/browsers.md shows
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         response = await client.get("/session", headers={"Cookie": "sid=cookie-1"})

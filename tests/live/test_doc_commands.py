@@ -1,8 +1,9 @@
-"""Every documentation page's commands, run as a reader runs them (see `tests/support/shell.py`).
+"""Every documentation page's commands, and the README's, run as a reader runs them.
 
-Each page runs in a directory of its own: its titled blocks become files, its servers start on
-127.0.0.1, its client commands run and their output is checked against the `text` blocks that
-follow them. Pages whose run has more to prove have a test module of their own (`DEDICATED`).
+See `tests/support/shell.py`. Each page runs in a directory of its own: its titled blocks become
+files, its servers start on 127.0.0.1, its client commands run and their output is checked
+against the `text` blocks that follow them. Pages whose run has more to prove have a test module
+of their own (`DEDICATED`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ..support.markdown import DOCS, ROOT, pages
+from ..support.markdown import DOCS, README, ROOT, pages
 from ..support.shell import kind, run_page, shell_blocks
 
 pytestmark = pytest.mark.servers
@@ -26,10 +27,10 @@ def runnable(page: Path) -> bool:
     return any(kind(block) in ("server", "client") for block in shell_blocks(page))
 
 
-PAGES = [page for page in pages() if runnable(page) and page not in DEDICATED]
+PAGES = [page for page in (README, *pages()) if runnable(page) and page not in DEDICATED]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(DOCS)))
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
 def test_page_commands_run_as_written(page: Path, tmp_path: Path) -> None:
     with run_page(page, tmp_path) as run:
         assert run.outputs or run.servers

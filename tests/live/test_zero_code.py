@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +24,8 @@ from tools.files import complete_lines
 from tools.loopback import HOST, ROOT, free_port, running
 
 from ops_session import SESSION_HEADER_NAME, is_valid_session_id
+
+from ..support.shell import kind, run_page, shell_blocks
 
 pytestmark = pytest.mark.servers
 
@@ -235,3 +238,40 @@ def test_a_bad_variable_stops_startup_naming_it() -> None:
     )
     assert finished.returncode != 0
     assert "ops-session: OPS_SESSION_ON_INVALID is invalid" in finished.stderr
+
+
+ZERO_CODE_PAGE = ROOT / "docs" / "zero-code.md"
+
+
+def test_the_zero_code_page_runs_as_pasted_in_a_fresh_virtualenv(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """Issue 27, point 20: the page's install command, then its app and commands, in a new venv.
+
+    `tests/live/test_doc_commands.py` runs the page in this suite's virtualenv, which has every
+    package; here only what the page installs is there, so a package it forgets fails. This
+    tree's wheel is installed first, so that the page's `pip install 'ops-session[otel]' ...`
+    adds the extra to it instead of fetching a release.
+    """
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "--quiet", wheel], check=True, timeout=300)
+    path = f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    installs = [block for block in shell_blocks(ZERO_CODE_PAGE) if kind(block) == "install"]
+    assert installs, "the page installs nothing"
+    for block in installs:
+        subprocess.run(
+            ["bash", "-e", "-c", block.source],
+            env={**os.environ, "PATH": path, "PIP_QUIET": "1"},
+            check=True,
+            timeout=600,
+        )
+    page = tmp_path / "page"
+    page.mkdir()
+    with run_page(ZERO_CODE_PAGE, page, env={"PATH": path}) as run:
+        assert shutil.which("opentelemetry-instrument", path=path) == str(
+            venv / "bin" / "opentelemetry-instrument"
+        )
+        assert run.servers, "the page runs no server"
+        assert run.outputs, "the page runs no client command"

@@ -54,8 +54,3 @@ def blocks(path: Path) -> tuple[CodeBlock, ...]:
             CodeBlock(path, language, line, token.content, title.group(1) if title else None)
         )
     return tuple(found)
-
-
-def code_blocks(language: str, path: Path = README) -> list[CodeBlock]:
-    """Every fenced block of `language` in a Markdown file (the README unless told), in order."""
-    return [block for block in blocks(path) if block.language == language]
