@@ -150,8 +150,8 @@ def send_session(transport: Transport, *, url: str | None) -> Transport:
             `stdio_client(...)`, an in-memory transport.
         url: The MCP endpoint's URL for an HTTP transport: the id goes only to a host that
             `ops_session.set_outgoing_hosts` (or `OPS_SESSION_OUTGOING_HOSTS`) allows, which is
-            every host unless set. `None` for stdio and in-memory transports, whose server is
-            a process you start yourself: they always carry it.
+            `@private` (this machine and private networks) unless set. `None` for stdio and
+            in-memory transports, whose server runs on this machine: judged as `localhost`.
 
     Raises:
         ValueError: `url` is not an absolute URL with a host, or `OPS_SESSION_OUTGOING_HOSTS`
