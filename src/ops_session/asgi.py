@@ -23,6 +23,10 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# What the middleware wraps and what it is: any ASGI callable, whatever types its framework
+# gives the scope and messages (Litestar's and Quart's TypedDicts, Falcon's dicts, Starlette's
+# mappings), so that each framework's own way of adding middleware type-checks.
+_AnyASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 STATE_KEY = "ops_session"
 """Key of the request's `SessionContext` in `scope["state"]` (Starlette's `request.state`)."""
@@ -85,7 +89,7 @@ class SessionMiddleware:
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: _AnyASGIApp,
         *,
         header_name: str = SESSION_HEADER_NAME,
         generator: Callable[[], str] = generate_session_id,
@@ -117,7 +121,8 @@ class SessionMiddleware:
         # ASGI gives header names as lower-case bytes (asgiref specs/www.rst).
         self._header_key = header_name.lower().encode("latin-1")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # `Any`: frameworks type the scope and messages their own way (see `_AnyASGIApp`).
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] not in _SESSION_SCOPES:
             await self.app(scope, receive, send)
             return
@@ -157,8 +162,9 @@ class SessionMiddleware:
                         *(pair for pair in request_headers if pair[0].lower() != header_key),
                         response_header,
                     ]
+        server_send: Send = send
         if policy.set_cookie:
-            send = _send_with_cookie(send, policy, context.id, scope, response_header)
+            server_send = _send_with_cookie(send, policy, context.id, scope, response_header)
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
@@ -178,7 +184,7 @@ class SessionMiddleware:
                     # A new message: the app may send the same dict again for another request.
                     message = dict(message)
                     message["headers"] = [*headers, response_header]
-            return send(message)
+            return server_send(message)
 
         token = activate(context)
         try:
