@@ -29,13 +29,16 @@ class Served:
         return f"ws://{HOST}:{self.port}{self.framework.prefix}{path}"
 
 
-def _parametrize(frameworks: list[Framework]) -> pytest.MarkDecorator:
+def for_frameworks(frameworks: list[Framework]) -> pytest.MarkDecorator:
+    """Run a test once per framework in `frameworks`, with `served` set to its server."""
     ids = [framework.name for framework in frameworks]
     return pytest.mark.parametrize("served", frameworks, indirect=True, ids=ids)
 
 
-every_framework = _parametrize(FRAMEWORKS)
-websocket_frameworks = _parametrize([framework for framework in FRAMEWORKS if framework.websocket])
+every_framework = for_frameworks(FRAMEWORKS)
+websocket_frameworks = for_frameworks(
+    [framework for framework in FRAMEWORKS if framework.websocket]
+)
 
 
 @pytest.fixture(scope="module")
