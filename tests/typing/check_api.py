@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import falcon
+import falcon.asgi
+from aiohttp import web
 from fastapi import FastAPI
 from flask import Flask
+from litestar import Litestar
+from litestar.middleware import DefineMiddleware
+from quart import Quart
+from sanic import Sanic
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -19,7 +26,9 @@ from ops_session import (
     inject_session,
     session,
 )
-from ops_session.asgi import Scope
+from ops_session.aiohttp import SessionMiddleware as AiohttpSessionMiddleware
+from ops_session.aiohttp import setup
+from ops_session.asgi import ASGIApp, Scope
 
 
 def per_request(scope: Scope) -> dict[str, Any]:
@@ -53,6 +62,18 @@ flask_app.wsgi_app = WSGISessionMiddleware(  # type: ignore[method-assign]
 flask_app.wsgi_app = WSGISessionMiddleware(  # type: ignore[method-assign]
     flask_app.wsgi_app, also_accept=["X-Mirascope-Session-Id"], query_param="sid", cookie="sid"
 )
+
+# Other frameworks' own ways of adding ASGI middleware, each with its own scope and message types.
+litestar_app = Litestar(middleware=[DefineMiddleware(SessionMiddleware, on_invalid="reject")])
+quart_app = Quart(__name__)
+quart_app.asgi_app = SessionMiddleware(quart_app.asgi_app)  # type: ignore[method-assign]
+falcon_asgi: ASGIApp = SessionMiddleware(falcon.asgi.App())
+falcon_wsgi = WSGISessionMiddleware(falcon.App())
+sanic_asgi: ASGIApp = SessionMiddleware(Sanic("check_api"))
+
+aiohttp_app = web.Application()
+aiohttp_middleware: AiohttpSessionMiddleware = setup(aiohttp_app, attributes={"env": "prod"})
+aiohttp_app.middlewares.append(AiohttpSessionMiddleware(header_name="X-Conversation-Id"))
 
 with session(attributes={"user": "ada", "tags": ["a"], "n": 1}) as context:
     same: SessionContext | None = current_session()
