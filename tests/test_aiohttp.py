@@ -136,6 +136,16 @@ def session_app(**options: Any) -> web.Application:
             }
         )
 
+    @routes.post("/echo-body")
+    async def echo_body(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "id": _current_id(),
+                "request_header": request.headers.get(SESSION_HEADER_NAME),
+                "body": (await request.read()).decode(),
+            }
+        )
+
     @routes.get("/stream")
     async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
@@ -216,6 +226,23 @@ async def test_server_leaves_the_request_header_alone_when_told_to() -> None:
             body = await response.json()
     assert body["request_header"] == "a b"
     assert body["id"] == response.headers[SESSION_HEADER_NAME] != "a b"
+
+
+async def test_server_keeps_the_request_whose_body_an_outer_middleware_read() -> None:
+    @web.middleware
+    async def read_body_first(request: web.Request, handler: Any) -> web.StreamResponse:
+        await request.read()
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app = session_app()
+    app.middlewares.insert(0, read_body_first)
+    async with serving(app) as client:
+        async with client.post("/echo-body", data=b"payload") as response:
+            body = await response.json()
+    assert body["body"] == "payload"
+    assert body["id"] == response.headers[SESSION_HEADER_NAME]
+    assert body["request_header"] is None  # aiohttp cannot clone a request whose body was read
 
 
 async def test_server_header_on_streamed_body_and_websocket_handshake() -> None:

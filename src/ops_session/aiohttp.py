@@ -7,6 +7,7 @@ ASGI and WSGI middlewares share (`_policy.SessionPolicy`): this module only tran
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -36,6 +37,8 @@ from ._outgoing import client_rule, update_session_header
 from ._policy import DEFAULT_COOKIE_MAX_AGE, Attributes, OnInvalid, SessionPolicy
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+logger = logging.getLogger("ops_session")
 
 # aiohttp 3.13 warns about string keys in a request's storage and offers typed keys instead.
 STATE_KEY: Any = (
@@ -153,8 +156,14 @@ class SessionMiddleware:
         if generated and policy.update_request_header:
             headers = CIMultiDict(request.headers)
             headers[policy.header_name] = context.id  # replaces every incoming value
-            request = request.clone(headers=headers)
-            request[STATE_KEY] = context
+            try:
+                request = request.clone(headers=headers)
+            except RuntimeError:
+                # A middleware outside this one read the body, and aiohttp refuses to clone
+                # such a request: the handler sees the incoming headers, in the same session.
+                logger.debug("Generated session id not shown to the handler: body read already.")
+            else:
+                request[STATE_KEY] = context
         # Set and reset in this one frame: aiohttp runs a connection's requests in one task.
         token = activate(context)
         try:
