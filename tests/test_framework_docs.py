@@ -1,4 +1,4 @@
-"""Every Python block of docs/frameworks/*.md runs as pasted and passes mypy strict.
+"""Every Python block of the framework recipes in docs/frameworks runs as pasted and passes mypy.
 
 A page's blocks run in order, each in a fresh interpreter, in a directory of the page's own. A
 block whose first line names a file (`# mysite/settings.py`) is also written there, so that the
@@ -16,7 +16,13 @@ import pytest
 
 from .support.readme import ROOT, CodeBlock, code_blocks
 
-PAGES = sorted((ROOT / "docs" / "frameworks").glob("*.md"))
+FRAMEWORKS = ROOT / "docs" / "frameworks"
+# The recipes of issue 31; the site's FastAPI, Flask and Django pages have their own tests.
+RECIPES = [
+    "aiohttp.md", "bottle.md", "channels.md", "falcon.md", "fastapi-mounts.md", "litestar.md",
+    "pyramid.md", "quart.md", "sanic.md",
+]  # fmt: skip
+PAGES = [FRAMEWORKS / name for name in ["index.md", *RECIPES]]
 FILE_NAME = re.compile(r"# ([\w/]+\.py)\n")
 # Frameworks that ship no type information: their decorators are untyped.
 UNTYPED_DECORATORS = {"bottle.md"}
@@ -36,13 +42,11 @@ def write_named_file(block: CodeBlock, directory: Path) -> Path | None:
     return path
 
 
-def test_every_framework_page_is_listed_and_has_a_recipe() -> None:
-    index = (ROOT / "docs" / "frameworks" / "index.md").read_text(encoding="utf-8")
-    recipes = [page for page in PAGES if page.name != "index.md"]
-    assert len(recipes) == 9
-    for page in recipes:
-        assert f"]({page.name})" in index, page.name
-        assert blocks(page), f"{page.name} has no Python block"
+def test_every_recipe_is_listed_and_has_python() -> None:
+    index = (FRAMEWORKS / "index.md").read_text(encoding="utf-8")
+    for name in RECIPES:
+        assert f"]({name})" in index, name
+        assert blocks(FRAMEWORKS / name), f"{name} has no Python block"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
