@@ -24,7 +24,8 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKED_GROUPS = ("test", "lint")
-"""The dependency groups installed at their floors; `bench` serves `make bench` only."""
+"""The dependency groups installed at their floors (`lint` is pinned); `bench` serves
+`make bench` only."""
 
 _PINNED = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;]+)", re.MULTILINE)
 
