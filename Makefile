@@ -14,8 +14,26 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # Material for MkDocs prints a notice about MkDocs 2.0 on every build; the site pins MkDocs 1.
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: venv phoenix-venv system-deps test demo demo-phoenix chat-screenshot phoenix-screenshot
-.PHONY: bench bench-check soak lint format clean docs
+.PHONY: venv phoenix-venv system-deps test matrix floors ci-matrix demo demo-phoenix chat-screenshot
+.PHONY: phoenix-screenshot bench bench-check soak lint format clean docs
+
+# The Pythons the package claims (pyproject.toml's classifiers): `make matrix` runs the suite on
+# each, from a virtualenv of its own, `.venv-pyX.Y`, built from that interpreter.
+MATRIX_PYTHONS ?= 3.11 3.12 3.13
+# The oldest of them, where `make floors` installs every dependency at its declared floor.
+FLOORS_PYTHON := 3.11
+FLOORS_VENV := .venv-floors
+# What the matrix passes to pytest (default: the whole suite).
+MATRIX_PYTEST_ARGS ?=
+# An interpreter X.Y: pyenv's newest X.Y.Z, else pythonX.Y on PATH; empty when there is none.
+PYENV_ROOT ?= $(HOME)/.pyenv
+python_for = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>/dev/null \
+	| sort -V | tail -n 1),$(shell command -v python$(1) 2>/dev/null))
+# Stops make, naming the version, when a claimed interpreter is missing.
+define require_python
+	@test -n "$(call python_for,$(1))" || { echo "Python $(1) is claimed but not installed:" \
+		"install it (pyenv install $(1)), or leave it out: make matrix MATRIX_PYTHONS=..." >&2; exit 1; }
+endef
 
 # Debian packages the live tests start for real: COMMAND=PACKAGE, installed when COMMAND is missing.
 SYSTEM_DEPS := redis-server=redis-server chromium=chromium curl=curl
@@ -44,6 +62,50 @@ $(PHOENIX_STAMP): pyproject.toml
 
 system-deps:
 	tools/system_deps.sh $(SYSTEM_DEPS)
+
+# uv (from the test group) builds these virtualenvs: several times faster than pip.
+.venv-py%/.installed: pyproject.toml | $(STAMP)
+	$(call require_python,$*)
+	rm -rf .venv-py$*
+	$(BIN)/uv venv --quiet --python "$(call python_for,$*)" .venv-py$*
+	$(BIN)/uv pip install --quiet --python .venv-py$*/bin/python --editable . --group test --group lint
+	touch $@
+
+# Every extra and the test and lint groups at the lowest versions pyproject.toml allows
+# (uv's lowest-direct resolution); tools/floors.py stops here if one is not its declared floor.
+$(FLOORS_VENV)/.installed: pyproject.toml | $(STAMP)
+	$(call require_python,$(FLOORS_PYTHON))
+	rm -rf $(FLOORS_VENV)
+	$(BIN)/uv venv --quiet --python "$(call python_for,$(FLOORS_PYTHON))" $(FLOORS_VENV)
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra all --group test --group lint \
+		--resolution lowest-direct --python $(FLOORS_VENV)/bin/python -o $(FLOORS_VENV)/floors.txt
+	$(BIN)/python -m tools.floors $(FLOORS_VENV)/floors.txt
+	$(BIN)/uv pip install --quiet --python $(FLOORS_VENV)/bin/python -r $(FLOORS_VENV)/floors.txt
+	$(BIN)/uv pip install --quiet --python $(FLOORS_VENV)/bin/python --no-deps --editable .
+	touch $@
+
+# The suite on every claimed Python, then on the oldest with every dependency at its floor.
+matrix: $(foreach version,$(MATRIX_PYTHONS),.venv-py$(version)/.installed) phoenix-venv system-deps
+	$(BIN)/python -m tools.matrix $(foreach version,$(MATRIX_PYTHONS),.venv-py$(version)) \
+		-- $(MATRIX_PYTEST_ARGS)
+	$(MAKE) floors
+
+# Typing is checked against today's libraries by `make lint`: at their floors some type their
+# API differently, so the tests that run mypy are left out here.
+FLOORS_PYTEST_ARGS := --deselect tests/test_docs.py::test_python_blocks_pass_mypy_strict
+
+floors: $(FLOORS_VENV)/.installed phoenix-venv system-deps
+	$(BIN)/python -m tools.matrix $(FLOORS_VENV) -- $(FLOORS_PYTEST_ARGS) $(MATRIX_PYTEST_ARGS)
+
+# CI: `make test` ran the whole suite on $(PYTHON) already; this runs it on the other claimed
+# Pythons and at the floors, less its two slowest modules (about four minutes a run), which
+# `make test` runs: the soak, and the Phoenix tests, whose backend runs in its own virtualenv.
+CI_MATRIX_PYTEST_ARGS := --ignore=tests/live/test_soak.py --ignore=tests/live/test_phoenix.py
+
+ci-matrix:
+	$(MAKE) matrix MATRIX_PYTEST_ARGS="$(CI_MATRIX_PYTEST_ARGS)" \
+		MATRIX_PYTHONS="$(filter-out $(shell $(PYTHON) -c \
+		'import sys; print("%d.%d" % sys.version_info[:2])'),$(MATRIX_PYTHONS))"
 
 test: venv phoenix-venv system-deps
 	$(BIN)/coverage erase
@@ -96,4 +158,5 @@ format: venv
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) $(PHOENIX_VENV) .coverage .mypy_cache .pytest_cache .ruff_cache site dist
+	rm -rf $(VENV) $(PHOENIX_VENV) .venv-py3.* $(FLOORS_VENV) .coverage .mypy_cache .pytest_cache
+	rm -rf .ruff_cache site dist

@@ -58,7 +58,9 @@ def write_page_files(page: Path, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for block in blocks(page):
         if block.title and block.language != "text":
-            (directory / block.title).write_text(block.source, encoding="utf-8")
+            target = directory / block.title
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block.source, encoding="utf-8")
     return directory
 
 
@@ -121,11 +123,14 @@ def test_python_blocks_pass_mypy_strict(tmp_path: Path) -> None:
         directory = tmp_path / f"group_{number}"
         directory.mkdir()
         for name, source in group.items():
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
             (directory / name).write_text(source, encoding="utf-8")
+        # Module names from the group's directory: `mysite/settings.py` is `mysite.settings`.
         checked = subprocess.run(
             [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache")]
-            + [str(directory)],
+            + ["--explicit-package-bases", str(directory)],
             cwd=ROOT,  # for pyproject.toml's settings for third-party packages
+            env={**os.environ, "MYPYPATH": str(directory)},
             capture_output=True,
             text=True,
             check=False,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import requests
 import rq.queue
-import rq.worker.base
+import rq.worker
 from celery import Celery
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
@@ -243,7 +243,7 @@ def test_celery_apps_and_rq_queues_carry_sessions(instrumented: SessionInstrumen
     assert app in ops_session.celery._apps
     ops_session.celery.propagate_sessions(app)  # by hand as well: still once
     assert rq.queue.Queue.job_class is SessionJob
-    assert rq.worker.base.BaseWorker.job_class is SessionJob
+    assert rq.worker.BaseWorker.job_class is SessionJob
 
 
 def test_the_configured_provider_stamps_spans_once(

@@ -22,6 +22,10 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# What the middleware wraps and what it is: any ASGI callable, whatever types its framework
+# gives the scope and messages (Litestar's and Quart's TypedDicts, Falcon's dicts, Starlette's
+# mappings), so that each framework's own way of adding middleware type-checks.
+_AnyASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 STATE_KEY = "ops_session"
 """Key of the request's `SessionContext` in `scope["state"]` (Starlette's `request.state`)."""
@@ -69,7 +73,7 @@ class SessionMiddleware:
     # Nothing per request lives on the middleware: each request's state stays in its own call.
     __slots__ = ("app", "policy", "_header_key")
 
-    def __init__(self, app: ASGIApp, **options: Unpack[SessionOptions[Scope]]) -> None:
+    def __init__(self, app: _AnyASGIApp, **options: Unpack[SessionOptions[Scope]]) -> None:
         self.app = app
         self.policy: SessionPolicy[Scope] = SessionPolicy(
             reader=_SCOPE_READER, where="SessionMiddleware()", **options
@@ -77,7 +81,8 @@ class SessionMiddleware:
         # ASGI gives header names as lower-case bytes (asgiref specs/www.rst).
         self._header_key = self.policy.header_name.lower().encode("latin-1")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # `Any`: frameworks type the scope and messages their own way (see `_AnyASGIApp`).
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] not in _SESSION_SCOPES:
             await self.app(scope, receive, send)
             return
@@ -118,15 +123,18 @@ class SessionMiddleware:
                         *(pair for pair in request_headers if pair[0].lower() != header_key),
                         response_header,
                     ]
+        server_send: Send = send
         if policy.per_response:
             # Wrapped around the server's send, inside the header's wrapper: decided as the
             # response starts, from the scope as the layers inside this one left it.
             cookie = policy.session_cookie
             # A link can carry a query parameter to anyone: such an id never goes into the cookie.
             if cookie is not None and origin != FROM_QUERY:
-                send = _send_with_cookie(send, cookie, context.id, scope, response_header)
+                server_send = _send_with_cookie(
+                    server_send, cookie, context.id, scope, response_header
+                )
             if policy.attributes is not None:
-                send = _send_watching_the_client(send, scope, policy)
+                server_send = _send_watching_the_client(server_send, scope, policy)
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
@@ -149,7 +157,7 @@ class SessionMiddleware:
                     # A new message: the app may send the same dict again for another request.
                     message = dict(message)
                     message["headers"] = [*headers, response_header]
-            return send(message)
+            return server_send(message)
 
         token = activate(context)
         attach_baggage = policy.attach_baggage

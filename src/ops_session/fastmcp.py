@@ -106,7 +106,8 @@ def send_session(transport: ClientTransport | FastMCP[Any] | str) -> ClientTrans
     own) carries its id in `_meta`; over HTTP and SSE also in the session header, and only to a
     host that `ops_session.set_outgoing_hosts` (or `OPS_SESSION_OUTGOING_HOSTS`) allows, which
     is `@private` (this machine and private networks) unless set. Stdio and in-memory transports
-    reach a process on this machine and are judged as `localhost`. Outside a session, requests go out unchanged. Only the id travels.
+    reach a process on this machine and are judged as `localhost`. Outside a session, requests
+    go out unchanged. Only the id travels.
 
     Args:
         transport: A fastmcp HTTP, SSE, stdio or in-memory transport, or what `fastmcp.Client`

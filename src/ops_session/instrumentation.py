@@ -190,7 +190,8 @@ def _queues(options: dict[str, Any]) -> Iterator[_Patch]:
 
         # Automatic: a later propagate_sessions(app, generate=...) of the app's own replaces it.
         yield _after_init(celery.Celery, propagate_sessions_automatically)
-    queue, worker = _importable("rq.queue"), _importable("rq.worker.base")
+    # `rq.worker` is a module in rq 2 and a package in rq 3: both export BaseWorker.
+    queue, worker = _importable("rq.queue"), _importable("rq.worker")
     if queue is not None and worker is not None:
         from .rq import SessionJob
 

@@ -64,11 +64,14 @@ SERVERS = {
     "celery": (False, "worker"),
     "django-admin": (True, "runserver"),
     "gunicorn": (True, None),
+    "hypercorn": (True, None),
     "opentelemetry-instrument": (True, None),
     "phoenix": (True, "serve"),
+    "python": (True, "aiohttp.web"),  # aiohttp's own server; `python script.py` is a client
     "redis-server": (True, None),
     "rq": (False, "worker"),
     "uvicorn": (True, None),
+    "waitress-serve": (True, None),
 }
 CLIENT_TIMEOUT = 60.0
 OUTPUT_TIMEOUT = 15.0

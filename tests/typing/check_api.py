@@ -5,11 +5,18 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import falcon
+import falcon.asgi
 import grpc
 import grpc.aio
 import temporalio.client
+from aiohttp import web
 from fastapi import FastAPI
 from flask import Flask
+from litestar import Litestar
+from litestar.middleware import DefineMiddleware
+from quart import Quart
+from sanic import Sanic
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -23,7 +30,9 @@ from ops_session import (
     inject_session,
     session,
 )
-from ops_session.asgi import Scope
+from ops_session.aiohttp import SessionMiddleware as AiohttpSessionMiddleware
+from ops_session.aiohttp import setup
+from ops_session.asgi import ASGIApp, Scope
 from ops_session.grpc import (
     AsyncSessionServerInterceptor,
     SessionClientInterceptor,
@@ -78,6 +87,18 @@ aio_server = grpc.aio.server(interceptors=[AsyncSessionServerInterceptor(baggage
 aio_channel = grpc.aio.insecure_channel(
     "orders.internal:50051", interceptors=async_client_interceptors(target="orders.internal:50051")
 )
+
+# Other frameworks' own ways of adding ASGI middleware, each with its own scope and message types.
+litestar_app = Litestar(middleware=[DefineMiddleware(SessionMiddleware, on_invalid="reject")])
+quart_app = Quart(__name__)
+quart_app.asgi_app = SessionMiddleware(quart_app.asgi_app)  # type: ignore[method-assign]
+falcon_asgi: ASGIApp = SessionMiddleware(falcon.asgi.App())
+falcon_wsgi = WSGISessionMiddleware(falcon.App())
+sanic_asgi: ASGIApp = SessionMiddleware(Sanic("check_api"))
+
+aiohttp_app = web.Application()
+aiohttp_middleware: AiohttpSessionMiddleware = setup(aiohttp_app, attributes={"env": "prod"})
+aiohttp_app.middlewares.append(AiohttpSessionMiddleware(header_name="X-Conversation-Id"))
 
 with session(attributes={"user": "ada", "tags": ["a"], "n": 1}) as context:
     same: SessionContext | None = current_session()

@@ -1,0 +1,1 @@
+"""One small app per framework, each with the routes of `routes.py`, set up as its users would."""

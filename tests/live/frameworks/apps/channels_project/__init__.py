@@ -1,0 +1,1 @@
+"""A Django Channels project: Django's views over HTTP, consumers over websockets."""
