@@ -345,6 +345,49 @@ async def test_server_reads_other_places_and_sets_the_cookie() -> None:
             assert "Set-Cookie" not in response.headers  # only where the session header went
 
 
+async def test_server_cookie_follows_the_shared_rules() -> None:
+    """The same rules as every adapter: an id from a link is never persisted, the response
+    says it varies on the cookie, and a cookie the handler set is left alone."""
+    app = session_app(query_param="sid", cookie="sid", set_cookie=True)
+
+    async def own_cookie(request: web.Request) -> web.Response:
+        response = web.Response(text="own", headers={"Cache-Control": "no-store"})
+        response.set_cookie("sid", "handler-chosen")
+        return response
+
+    app.router.add_get("/own-cookie", own_cookie)
+    async with serving(app) as client:
+        async with client.get("/session?sid=from-a-link") as response:
+            assert response.headers[SESSION_HEADER_NAME] == "from-a-link"
+            assert "Set-Cookie" not in response.headers
+        async with client.get("/session", headers={SESSION_HEADER_NAME: "hdr-1"}) as response:
+            assert response.headers["Set-Cookie"].startswith("sid=hdr-1;")
+            assert response.headers["Vary"] == "Cookie"
+            assert response.headers["Cache-Control"] == "private"
+        async with client.get("/own-cookie", headers={SESSION_HEADER_NAME: "h-2"}) as response:
+            assert response.headers.getall("Set-Cookie") == ["sid=handler-chosen; Path=/"]
+            assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_server_rejection_clears_a_stale_cookie() -> None:
+    app = session_app(cookie="sid", set_cookie=True, on_invalid="reject")
+    async with serving(app) as client:
+        async with client.get("/session", headers={"Cookie": "sid=bad value"}) as response:
+            assert response.status == 400
+            assert response.headers["Set-Cookie"].startswith("sid=;")
+            assert "Max-Age=0" in response.headers["Set-Cookie"]
+
+
+async def test_server_default_header_name_is_the_process_one(
+    process_header_name: Callable[[str | None], None],
+) -> None:
+    process_header_name("X-Conversation-Id")
+    async with serving(session_app()) as client:
+        async with client.get("/session", headers={"X-Conversation-Id": "conv-1"}) as response:
+            assert response.headers["X-Conversation-Id"] == "conv-1"
+            assert (await response.json())["id"] == "conv-1"
+
+
 async def test_server_sends_no_cookie_that_cannot_hold_the_id() -> None:
     app = session_app(validator=lambda value: True, cookie="sid", set_cookie=True)
     async with serving(app) as client:
@@ -406,3 +449,5 @@ def test_setup_twice_and_bad_options_are_refused() -> None:
         setup(app)
     with pytest.raises(ValueError, match="on_invalid must be 'generate' or 'reject'"):
         SessionMiddleware(on_invalid="drop")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="did you mean 'on_invalid'"):
+        SessionMiddleware(on_invalide="reject")  # type: ignore[call-arg]

@@ -11,8 +11,11 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import RequestFactory, override_settings
 from flask import Flask
@@ -35,6 +38,7 @@ from ops_session._baggage import baggage_session_id
 from ops_session._outgoing import may_carry_session
 from ops_session._policy import SessionPolicy
 from ops_session._rules import set_outgoing_carriers
+from ops_session.aiohttp import setup as aiohttp_setup
 from ops_session.django import SessionMiddleware as DjangoSessionMiddleware
 
 from .support.asgi import http_scope, run, session_headers
@@ -270,6 +274,27 @@ def test_django_ignores_baggage_unless_asked() -> None:
     request = RequestFactory().get("/", HTTP_BAGGAGE="session.id=chat-42")
     response = DjangoSessionMiddleware(django_view)(request)
     assert isinstance(response, HttpResponse) and response[SESSION_HEADER_NAME] != "chat-42"
+
+
+# --- aiohttp's own server ---------------------------------------------------------------------
+
+
+async def aiohttp_endpoint(request: web.Request) -> web.Response:
+    return web.json_response(what_the_app_sees())
+
+
+@pytest.mark.anyio
+async def test_aiohttp_reads_baggage_and_sends_it_on() -> None:
+    app = web.Application()
+    app.router.add_get("/", aiohttp_endpoint)
+    aiohttp_setup(app, baggage=True)
+    async with TestServer(app, host="127.0.0.1") as server:
+        async with aiohttp.ClientSession(base_url=server.make_url("/")) as client:
+            async with client.get("/", headers={"Baggage": "session.id=chat-42"}) as response:
+                seen = await response.json()
+                assert response.headers[SESSION_HEADER_NAME] == "chat-42"
+    assert seen == {"session": "chat-42", "baggage": "chat-42", "sent": "session.id=chat-42"}
+    assert get_baggage("session.id") is None
 
 
 # --- options ------------------------------------------------------------------------------------

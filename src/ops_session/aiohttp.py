@@ -118,19 +118,23 @@ class SessionMiddleware:
         if decision is None:
             return self._reject(request)
         context, origin = decision
-        if origin and policy.update_request_header:
-            headers = CIMultiDict(request.headers)
-            headers[policy.header_name] = context.id  # replaces every incoming value
-            try:
-                request = request.clone(headers=headers)
-            except RuntimeError:
-                # A middleware outside this one read the body, and aiohttp refuses to clone
-                # such a request: the handler sees the incoming headers, in the same session.
-                logger.debug("Generated session id not shown to the handler: body read already.")
         # The signal finds the session here, whichever request object the response is for.
         request[STATE_KEY] = context
         # A link can carry a query parameter to anyone: such an id never goes into the cookie.
         request[_COOKIE_KEY] = policy.session_cookie is not None and origin != FROM_QUERY
+        if origin and policy.update_request_header:
+            headers = CIMultiDict(request.headers)
+            headers[policy.header_name] = context.id  # replaces every incoming value
+            try:
+                clone = request.clone(headers=headers)
+            except RuntimeError:
+                # A middleware outside this one read the body, and aiohttp refuses to clone
+                # such a request: the handler sees the incoming headers, in the same session.
+                logger.debug("Generated session id not shown to the handler: body read already.")
+            else:
+                clone[STATE_KEY] = context
+                clone[_COOKIE_KEY] = request[_COOKIE_KEY]
+                request = clone
         # Set and reset in this one frame: aiohttp runs a connection's requests in one task.
         token = activate(context)
         attach_baggage = policy.attach_baggage
