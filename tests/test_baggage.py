@@ -20,7 +20,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import RequestFactory, override_settings
 from flask import Flask
 from opentelemetry.baggage import get_baggage
-from opentelemetry.propagate import inject
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -48,13 +50,16 @@ from .support.hostile import hostile_bytes
 configure_django()
 
 HostsSetter = Callable[[Iterable[str] | None], None]
+DEFAULT_PROPAGATORS = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
 
 
 def what_the_app_sees() -> dict[str, Any]:
     """The session, the baggage entry, and the `baggage` header OpenTelemetry would send."""
     current = current_session()
     carrier: dict[str, str] = {}
-    inject(carrier)  # the default propagators: tracecontext,baggage
+    # OpenTelemetry's default propagators, named here rather than read from the global one,
+    # which another test in this process (Mirascope's `configure`) may have replaced.
+    DEFAULT_PROPAGATORS.inject(carrier)
     return {
         "session": current.id if current else None,
         "baggage": get_baggage("session.id"),

@@ -69,7 +69,10 @@ async def running_worker(
         workflows=WORKFLOWS,
         activities=ACTIVITIES,
         activity_executor=ThreadPoolExecutor(4),  # for the synchronous activity
-        **worker_options,
+        # Keeps the sandbox, drops the 2 s deadlock timer: on a starved 2-core machine the
+        # sandbox's first imports alone can take that long. A hang still fails the test's own
+        # timeout (RESULT_TIMEOUT).
+        **{"debug_mode": True, **worker_options},
     ):
         yield client, task_queue
 
