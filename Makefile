@@ -15,7 +15,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: venv phoenix-venv system-deps test matrix floors ci-matrix demo demo-phoenix chat-screenshot
-.PHONY: phoenix-screenshot bench bench-check soak lint format clean docs
+.PHONY: phoenix-screenshot bench bench-check bench-instructions soak lint format clean docs
 
 # The Pythons the package claims (pyproject.toml's classifiers): `make matrix` runs the suite on
 # each, from a virtualenv of its own, `.venv-pyX.Y`, built from that interpreter.
@@ -37,6 +37,8 @@ endef
 
 # Debian packages the live tests start for real: COMMAND=PACKAGE, installed when COMMAND is missing.
 SYSTEM_DEPS := redis-server=redis-server chromium=chromium curl=curl
+# What only `make bench` runs: wrk loads the real servers, valgrind counts instructions.
+BENCH_SYSTEM_DEPS := wrk=wrk valgrind=valgrind
 
 venv: $(STAMP)
 
@@ -146,12 +148,15 @@ phoenix-screenshot: venv phoenix-venv system-deps
 soak: venv
 	$(BIN)/python -m tests.live.soak
 
-# wrk loads the real servers; it comes from the distribution's packages.
+# wrk and valgrind come from the distribution's packages.
 bench: $(BENCH_STAMP)
-	@command -v wrk >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
+	tools/system_deps.sh $(BENCH_SYSTEM_DEPS)
 	$(BIN)/python -m benchmarks
+
+# Only the instruction counts per request (cachegrind), a few minutes: the figure to optimize by.
+bench-instructions: $(BENCH_STAMP)
+	tools/system_deps.sh $(BENCH_SYSTEM_DEPS)
+	$(BIN)/python -m benchmarks.instructions
 
 # The quick, figure-free run of the benchmark code, so that it cannot rot.
 bench-check: $(BENCH_STAMP)

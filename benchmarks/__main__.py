@@ -1,7 +1,8 @@
 """`make bench` (python -m benchmarks): measure, print the tables, write docs/benchmarks.md.
 
-Options: `--quick` takes few short samples (the test suite runs it so the suite cannot rot),
-`--no-load` skips the real-server runs, `--output DIR` chooses where the report goes.
+Options: `--quick` takes few short samples (the test suite runs it so the suite cannot rot) and
+counts no instructions, `--no-load` skips the real-server runs, `--output DIR` chooses where the
+report goes, `--instructions-only` prints the instruction counts (cachegrind) and nothing else.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import anatomy, core, inprocess, jobs, load, memory, profile, report
+from . import anatomy, core, inprocess, instructions, jobs, load, memory, profile, report
 from .timing import Result, interleave, paired_median
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,11 +90,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="few, short samples")
     parser.add_argument("--no-load", action="store_true", help="skip the real-server runs")
     parser.add_argument("--output", type=Path, default=ROOT / "docs", help="report directory")
+    parser.add_argument(
+        "--instructions-only", action="store_true", help="only the cachegrind instruction counts"
+    )
     options = parser.parse_args(argv)
     settings = QUICK if options.quick else FULL
     run_load = not options.no_load
+    count_instructions = not options.quick
+    if count_instructions and not instructions.valgrind_available():
+        parser.error("valgrind is not installed: `make bench` installs it (Debian's valgrind)")
+    if options.instructions_only:
+        print(instructions.table(instructions.measure(instructions.rows())))
+        return 0
     if run_load and not load.wrk_available():
         parser.error("wrk is not installed: `make bench` installs it, or pass --no-load")
+
+    # First, on a quiet machine: the counts do not depend on it, the timings after them do.
+    counts: dict[instructions.Row, float] = {}
+    if count_instructions:
+        print("Instructions per request (cachegrind) ...", flush=True)
+        counts = instructions.measure(instructions.rows())
 
     with asyncio.Runner() as runner:
         print("In-process ASGI ...", flush=True)
@@ -141,7 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 profiles.append((server.title, where))
 
     goals = evaluate(asgi, steps, wsgi, wsgi_steps, core_results, growth, loads)
+    goals = instruction_goals(counts, asgi, steps, wsgi_steps) + goals
     text = render(
+        counts,
         settings,
         asgi,
         steps,
@@ -258,6 +276,7 @@ def evaluate(
 
 
 def render(
+    counts: dict[instructions.Row, float],
     settings: Settings,
     asgi: list[Result],
     steps: list[Result],
@@ -292,6 +311,7 @@ def render(
             ["goal", "measured", "met"],
             [[g.text, g.measured, "yes" if g.met else "**no**"] for g in goals],
         ),
+        *instruction_parts(counts),
         "## In-process ASGI: a minimal Starlette app",
         f"Each request is a fresh uvicorn-shaped scope with ten ordinary headers, sent straight to "
         f"the app on one event loop ({settings.rounds} rounds of {settings.asgi_calls} requests). "
@@ -399,6 +419,115 @@ def render(
         ".venv/bin/python -m benchmarks --no-load   # without the real-server runs\n```",
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def instruction_goals(
+    counts: dict[instructions.Row, float],
+    asgi: list[Result],
+    steps: list[Result],
+    wsgi_steps: list[Result],
+) -> list[Goal]:
+    """The goals counted in instructions per request (none in a quick run), with the timings
+    that confirm them where the timed tables have the same rows (valid ids)."""
+    if not counts:
+        return []
+    goals = []
+    for kind, timed, bare_of in (("ASGI", steps, asgi_bare), ("WSGI", wsgi_steps, wsgi_bare)):
+        for ids in instructions.ID_STATES:
+            row = instructions.Row(kind, instructions.OURS, ids)
+            required = instructions.Row(kind, instructions.REQUIRED, ids)
+            ratio = instructions.ratio_to_required(counts, row)
+            measured = (
+                f"{ratio:.2f} × ({instructions.overhead(counts, row):,.0f} over "
+                f"{instructions.overhead(counts, required):,.0f} instructions)"
+            )
+            if ids == instructions.VALID:
+                ours = [r.name for r in timed if r.name.startswith("ops-session")][0]
+                timing = report.overhead_ratio(timed, ours, anatomy.REQUIRED_STEPS, bare_of)
+                measured += f"; timed: {timing:.2f} ×"
+            goals.append(
+                Goal(
+                    f"{kind} overhead, {ids}, ≤ 1.10 × the required steps' (instructions)",
+                    measured,
+                    ratio <= 1.10,
+                )
+            )
+    for ids in (instructions.VALID, instructions.MISSING):
+        added = instructions.overhead(counts, instructions.Row("ASGI", instructions.OURS, ids))
+        peer = instructions.Row("ASGI", instructions.CORRELATION_ID, ids)
+        ratio = added / instructions.overhead(counts, peer)
+        measured = f"{ratio:.2f} × (instructions)"
+        if ids == instructions.VALID:
+            timing = report.overhead_ratio(asgi, OURS, "asgi-correlation-id", asgi_bare)
+            measured += f"; timed: {timing:.2f} ×"
+        goals.append(
+            Goal(
+                f"ASGI overhead, {ids}, ≤ 0.5 × asgi-correlation-id's (default validator)",
+                measured,
+                ratio <= 0.5,
+            )
+        )
+    for kind in ("ASGI", "WSGI"):
+        plain = counts[instructions.Row(kind, instructions.OURS, instructions.VALID)]
+        for name in (instructions.MIRASCOPE_IMPORTED, instructions.INTEGRATIONS_IMPORTED):
+            added = counts[instructions.Row(kind, name, instructions.VALID)] - plain
+            goals.append(
+                Goal(
+                    f"{kind}: {name.removeprefix('ops-session, ')} adds nothing measurable "
+                    "(≤ 1 % of the required steps' overhead)",
+                    f"{added:+,.0f} instructions per request",
+                    abs(added)
+                    <= 0.01
+                    * instructions.overhead(
+                        counts, instructions.Row(kind, instructions.REQUIRED, instructions.VALID)
+                    ),
+                )
+            )
+    return goals
+
+
+def instruction_parts(counts: dict[instructions.Row, float]) -> list[str]:
+    """The section of the report that the instruction counts fill (none in a quick run)."""
+    if not counts:
+        return []
+    lines = []
+    for kind in ("ASGI", "WSGI"):
+        ours = counts[instructions.Row(kind, instructions.OURS_READ, instructions.VALID)]
+        theirs = counts[instructions.Row(kind, instructions.MIRASCOPE_READ, instructions.VALID)]
+        lines.append(
+            f"{kind}: a handler that reads the session through `mirascope.ops.current_session()` "
+            f"pays {theirs - ours:+,.0f} instructions per request over one that calls "
+            "`ops_session.current_session()`: the cost of Mirascope's view of the session, paid "
+            "only by requests that ask for it."
+        )
+    for kind in ("ASGI", "WSGI"):
+        base = counts[instructions.Row(kind, instructions.OURS, instructions.MISSING)]
+        for name in instructions.OPTION_ROWS:
+            row = instructions.Row(kind, name, instructions.MISSING)
+            if row in counts:
+                lines.append(
+                    f"{kind}, {name.removeprefix('ops-session, ')}: "
+                    f"{counts[row] - base:+,.0f} instructions per request without an id, over "
+                    "ops-session with no option."
+                )
+    return [
+        "## Instructions per request (cachegrind)",
+        "Wall-clock time on a shared two-core machine moves by more than the steps compared "
+        "here, so the in-process rows are also counted in instructions: each configuration "
+        "runs in a child python under `valgrind --tool=cachegrind --cache-sim=no` "
+        f"(`PYTHONHASHSEED=0`), once with {instructions.WARM_UP} requests and once with "
+        f"{instructions.WARM_UP} + {instructions.REQUESTS}; the difference over "
+        f"{instructions.REQUESTS} is one request's cost, start-up and warm-up subtracted. "
+        "Overheads are over the bare app with the same request; the last column divides one by "
+        "the required steps' (`benchmarks/required.py`: the least a middleware with "
+        "ops-session's behaviour can do). The ASGI app is the minimal Starlette app with ten "
+        "ordinary headers, the WSGI one the minimal Flask app; the invalid id is "
+        f"`{instructions.INVALID_ID}`. Each child imports only what its row names. "
+        "`python -m benchmarks --instructions-only` (or `make bench-instructions`) prints "
+        "this table alone.",
+        instructions.table(counts),
+        "\n".join(f"- {line}" for line in lines),
+    ]
 
 
 def limit(steps: list[Result], bare_of: Callable[[str], str]) -> str:

@@ -40,6 +40,7 @@ from .asgi_apps import (
     starlette,
     valid_id,
 )
+from .required import AnsweringWithTheId
 from .timing import Result, paired_median
 from .wsgi_apps import BodyInContext, WSGIApp
 
@@ -156,39 +157,6 @@ class CheckingTheId:
         request_context = contextvars.copy_context()
         request_context.run(_current.set, context)
         body = request_context.run(self.app, environ, start_response_through)
-        return BodyInContext(body, request_context)
-
-
-class AnsweringWithTheId:
-    """Then adding the header to the response's headers, unless the app set it.
-
-    This is every step a WSGI middleware with ops-session's behaviour must take, and no more.
-    """
-
-    def __init__(self, app: WSGIApp) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        incoming = environ.get(_ENVIRON_KEY)
-        session_id = incoming if incoming and valid_id(incoming) else generate_session_id()
-        context = new_instance(SessionContext)
-        set_session_id(context, session_id)
-        set_session_attributes(context, None)
-        response_header = (SESSION_HEADER_NAME, session_id)
-
-        def start_response_with_header(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
-        ) -> Any:
-            for name, _ in headers:
-                if name.lower() == _HEADER_LOWER:
-                    break
-            else:
-                headers = [*headers, response_header]
-            return start_response(status, headers, exc_info)
-
-        request_context = contextvars.copy_context()
-        request_context.run(_current.set, context)
-        body = request_context.run(self.app, environ, start_response_with_header)
         return BodyInContext(body, request_context)
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
@@ -21,40 +20,37 @@ from starlette_context.middleware import RawContextMiddleware
 
 from ops_session import (
     SESSION_HEADER_NAME,
-    SessionContext,
     SessionMiddleware,
     current_session,
-    generate_session_id,
     session,
     set_outgoing_carriers,
 )
-from ops_session._core import VALID_SESSION_ID
 
 from . import tracing
+from .required import (
+    HEADER_KEY,
+    ORDINARY_HEADERS,
+    VALID_ID,
+    ASGIApp,
+    PassThroughMiddleware,
+    RequiredStepsMiddleware,
+    new_instance,
+    set_session_attributes,
+    set_session_id,
+    valid_id,
+)
 
-ASGIApp = Callable[
-    [
-        MutableMapping[str, Any],
-        Callable[[], Awaitable[MutableMapping[str, Any]]],
-        Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ],
-    Awaitable[None],
-]
-
-VALID_ID = "6f1c2b7e-3d4a-4f5e-9a8b-7c6d5e4f3a2b"
-
-# About ten ordinary request headers, as a browser behind a proxy sends them.
-ORDINARY_HEADERS: list[tuple[bytes, bytes]] = [
-    (b"host", b"api.example.com"),
-    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
-    (b"accept", b"application/json, text/plain, */*"),
-    (b"accept-language", b"en-GB,en;q=0.9"),
-    (b"accept-encoding", b"gzip, deflate, br, zstd"),
-    (b"referer", b"https://app.example.com/chat/42"),
-    (b"origin", b"https://app.example.com"),
-    (b"x-forwarded-for", b"203.0.113.7"),
-    (b"x-forwarded-proto", b"https"),
-    (b"connection", b"keep-alive"),
+__all__ = [
+    "HEADER_KEY",
+    "ORDINARY_HEADERS",
+    "VALID_ID",
+    "ASGIApp",
+    "PassThroughMiddleware",
+    "RequiredStepsMiddleware",
+    "new_instance",
+    "set_session_attributes",
+    "set_session_id",
+    "valid_id",
 ]
 
 
@@ -106,96 +102,6 @@ async def open_session(request: Request, call_next: Any) -> Response:
 
 def session_recipe() -> Starlette:
     return starlette(Middleware(BaseHTTPMiddleware, dispatch=open_session))
-
-
-_floor_request: ContextVar[object] = ContextVar("benchmarks.floor_request")
-
-
-class PassThroughMiddleware:
-    """The least any session middleware does: make a value current and wrap `send`.
-
-    It reads no header, checks nothing and adds nothing to the response, so its cost is the
-    floor under every middleware of this shape, ops-session's included.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        def send_through(message: MutableMapping[str, Any]) -> Awaitable[None]:
-            return send(message)  # type: ignore[no-any-return]
-
-        token = _floor_request.set(scope)
-        try:
-            await self.app(scope, receive, send_through)
-        finally:
-            _floor_request.reset(token)
-
-
-HEADER_KEY = SESSION_HEADER_NAME.lower().encode("latin-1")
-_required_steps_session: ContextVar[SessionContext] = ContextVar("benchmarks.required_steps")
-valid_id = VALID_SESSION_ID.fullmatch
-# The slots' own setters, as ops-session's policy builds a session whose id is checked already
-# (shared with the step table, whose steps must not add calls of their own).
-set_session_id = SessionContext.__dict__["id"].__set__
-set_session_attributes = SessionContext.__dict__["attributes"].__set__
-new_instance = object.__new__
-
-
-class RequiredStepsMiddleware:
-    """Every step a middleware with ops-session's behaviour must take, inline, and no more.
-
-    It reads the session header, checks the id with the default validator's regex (generating
-    one when it is missing or invalid), builds the frozen `SessionContext` through its slots'
-    setters, makes it current, and adds the header to the response start in a new message
-    unless the app set its own. It has no options, no scope state and no error notes: its cost
-    is the limit of any goal that compares ops-session with the floor.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        raw = None
-        for name, value in scope["headers"]:
-            if name == HEADER_KEY:
-                raw = value
-                break
-        incoming = None if raw is None else raw.decode("latin-1")
-        context = new_instance(SessionContext)
-        if incoming and valid_id(incoming):
-            set_session_id(context, incoming)
-            response_header = (HEADER_KEY, raw)
-        else:
-            session_id = generate_session_id()
-            set_session_id(context, session_id)
-            response_header = (HEADER_KEY, session_id.encode("latin-1"))
-        set_session_attributes(context, None)
-
-        def send_with_header(message: MutableMapping[str, Any]) -> Awaitable[None]:
-            if message["type"] == "http.response.start":
-                headers = message["headers"]
-                for name, _ in headers:
-                    if name.lower() == HEADER_KEY:
-                        break
-                else:
-                    message = dict(message)
-                    message["headers"] = [*headers, response_header]
-            return send(message)  # type: ignore[no-any-return]
-
-        token = _required_steps_session.set(context)
-        try:
-            await self.app(scope, receive, send_with_header)
-        finally:
-            _required_steps_session.reset(token)
 
 
 def floor() -> Starlette:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import anatomy, asgi_apps, core, django_apps, jobs, wsgi_apps
+from benchmarks import anatomy, asgi_apps, core, django_apps, instructions, jobs, wsgi_apps
 from benchmarks.__main__ import main
 
 
@@ -32,3 +32,9 @@ def test_quick_bench_writes_every_table_and_the_chart(tmp_path: Path) -> None:
         assert f"| {name} | " in text, name
     assert text.count("| yes |") + text.count("| **no** |") == 8
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_every_instruction_row_serves_requests_in_process() -> None:
+    """The children valgrind counts, run here without it: each row builds and serves."""
+    for row in instructions.rows():
+        instructions.child(row.name, 2)

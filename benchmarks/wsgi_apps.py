@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextvars
-from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
@@ -17,8 +15,11 @@ from ops_session import SESSION_HEADER_NAME, WSGISessionMiddleware
 
 from . import tracing
 from .asgi_apps import ORDINARY_HEADERS, VALID_ID
+from .required import BodyInContext, WSGIApp
+from .required import WSGIPassThroughMiddleware as PassThroughMiddleware
 
-WSGIApp = Callable[..., Iterable[bytes]]
+__all__ = ["BodyInContext", "PassThroughMiddleware", "WSGIApp"]
+
 STREAMED_CHUNKS = 10
 
 
@@ -38,55 +39,6 @@ def flask_app(response_headers: dict[str, str] | None = None) -> Flask:
         return app.response_class(chunks(), mimetype="text/plain")
 
     return app
-
-
-_floor_request: ContextVar[object] = ContextVar("benchmarks.wsgi_floor_request")
-
-
-class PassThroughMiddleware:
-    """The least a WSGI session middleware does, in the shape of ops-session's own.
-
-    It runs the app in a copied Context where a value was made current, wraps `start_response`
-    in a function that only calls through, and returns the body wrapped so that the server's
-    iteration and `close()` run in that same Context. It reads no header and adds none, so its
-    cost is the floor under every WSGI middleware that keeps a session current for the body too.
-    """
-
-    def __init__(self, app: WSGIApp) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        def start_response_through(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
-        ) -> Any:
-            return start_response(status, headers, exc_info)
-
-        context = contextvars.copy_context()
-        context.run(_floor_request.set, environ)
-        body = context.run(self.app, environ, start_response_through)
-        return BodyInContext(body, context)
-
-
-class BodyInContext:
-    """A response body whose iteration and `close()` run in the request's Context."""
-
-    __slots__ = ("_body", "_context", "_iterator")
-
-    def __init__(self, body: Iterable[bytes], context: contextvars.Context) -> None:
-        self._body = body
-        self._context = context
-        self._iterator: Iterator[bytes] = context.run(iter, body)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        return self._context.run(next, self._iterator)
-
-    def close(self) -> None:
-        close = getattr(self._body, "close", None)
-        if close is not None:
-            self._context.run(close)
 
 
 def flask_setting_the_header() -> WSGIApp:

@@ -674,6 +674,19 @@ async def test_500_recipe_finds_the_session_where_the_server_gives_no_state() ->
     assert response.text == "Error in session no-state-1"
 
 
+async def test_a_state_of_none_becomes_a_dict_and_a_state_that_is_no_mapping_is_refused() -> None:
+    app = RecordingApp()
+    scope = http_scope((b"mirascope-session-id", b"state-1"))
+    scope["state"] = None
+    await run(SessionMiddleware(app), scope)
+    assert scope["state"][STATE_KEY].id == "state-1"
+
+    scope = http_scope((b"mirascope-session-id", b"state-2"))
+    scope["state"] = ("not", "a", "mapping")
+    with pytest.raises(TypeError):
+        await run(SessionMiddleware(app), scope)
+
+
 async def test_request_listeners_hear_each_request_session_inside_it() -> None:
     heard: list[tuple[str, bool]] = []
 

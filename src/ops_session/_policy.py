@@ -44,10 +44,11 @@ such an id to someone else's browser, so it is never written into the session co
 
 logger = logging.getLogger("ops_session")
 
-# The slots' own setters: a third of the cost of object.__setattr__ on a frozen class.
-_set_id = SessionContext.__dict__["id"].__set__
-_set_attributes = SessionContext.__dict__["attributes"].__set__
-_new_instance = object.__new__
+# The slots' own setters: a third of the cost of object.__setattr__ on a frozen class. The
+# adapters use them too, for the sessions they build without calling `session_for`.
+set_id = SessionContext.__dict__["id"].__set__
+set_attributes = SessionContext.__dict__["attributes"].__set__
+new_instance = object.__new__
 
 _BAGGAGE_PLACE = "session.id baggage entry"
 
@@ -82,7 +83,7 @@ class SessionPolicy(Generic[RequestT]):
         "detach_baggage",
         "accepts",
         "rejection_body",
-        "_constant_attributes",
+        "constant_attributes",
         "_new_id",
         "_reader",
         "_header_place",
@@ -176,9 +177,9 @@ class SessionPolicy(Generic[RequestT]):
         self.reject_invalid = on_invalid == "reject"
         self.update_request_header: bool = update_request_header
         self.attributes: Callable[[RequestT], Mapping[str, Jsonable] | None] | None = None
-        self._constant_attributes: Mapping[str, Jsonable] | None = None
+        self.constant_attributes: Mapping[str, Jsonable] | None = None
         if isinstance(attributes, Mapping):
-            self._constant_attributes = freeze_attributes(attributes)
+            self.constant_attributes = freeze_attributes(attributes)
         elif callable(attributes):
             self.attributes = attributes
         elif attributes is not None:
@@ -234,16 +235,28 @@ class SessionPolicy(Generic[RequestT]):
                 return None
             session_id, origin = replacement
         if self.attributes is None:
-            attributes = self._constant_attributes
+            attributes = self.constant_attributes
         else:
             computed = self.attributes(request)
             attributes = None if computed is None else freeze_attributes(computed)
         # The id and attributes are checked and frozen already: `SessionContext.__init__` would
         # do that again, at three times the cost. `tests/test_policy.py` pins the fields set.
-        context = _new_instance(SessionContext)
-        _set_id(context, session_id)
-        _set_attributes(context, attributes)
+        context = new_instance(SessionContext)
+        set_id(context, session_id)
+        set_attributes(context, attributes)
         return context, origin
+
+    def plain_decisions(self) -> tuple[Callable[[str], object] | None, Callable[[], str] | None]:
+        """What an adapter may decide itself, without calling `session_for`: the common cases.
+
+        The first value, when not `None`, accepts a non-empty header id that `session_for` would
+        use as is; the second, when not `None`, makes the id of a request without the header.
+        Either way the session's attributes are `constant_attributes`. `None` where the options
+        need `session_for` (attributes computed per request; other places to read the id from).
+        """
+        if self.attributes is not None:
+            return None, None
+        return self.accepts, (self._new_id if self._reader is None else None)
 
     def _replacement_id(self, incoming: str | None, request: RequestT) -> tuple[str, int] | None:
         """The id to use when `incoming` is missing or invalid, and its origin; `None` to reject."""

@@ -7,6 +7,7 @@ from typing import Any, Unpack
 
 from ._cookie import SessionCookie
 from ._core import (
+    SessionContext,
     activate,
     deactivate,
     note_session,
@@ -14,7 +15,7 @@ from ._core import (
     request_listeners,
 )
 from ._options import SessionOptions
-from ._policy import FROM_QUERY, SessionPolicy
+from ._policy import FROM_QUERY, SessionPolicy, new_instance, set_attributes, set_id
 
 # Shaped like starlette.types, so that `app.add_middleware(SessionMiddleware)` type-checks.
 Scope = MutableMapping[str, Any]
@@ -71,7 +72,7 @@ class SessionMiddleware:
     """
 
     # Nothing per request lives on the middleware: each request's state stays in its own call.
-    __slots__ = ("app", "policy", "_header_key")
+    __slots__ = ("app", "policy", "_header_key", "_plain_check", "_plain_new_id")
 
     def __init__(self, app: _AnyASGIApp, **options: Unpack[SessionOptions[Scope]]) -> None:
         self.app = app
@@ -80,6 +81,8 @@ class SessionMiddleware:
         )
         # ASGI gives header names as lower-case bytes (asgiref specs/www.rst).
         self._header_key = self.policy.header_name.lower().encode("latin-1")
+        # The common cases, decided here rather than in `session_for`: one call less a request.
+        self._plain_check, self._plain_new_id = self.policy.plain_decisions()
 
     # `Any`: frameworks type the scope and messages their own way (see `_AnyASGIApp`).
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -88,26 +91,53 @@ class SessionMiddleware:
             return
 
         header_key = self._header_key
-        request_headers = scope.get("headers", ())
+        try:
+            request_headers = scope["headers"]
+        except KeyError:
+            request_headers = ()
         if type(request_headers) is not list:
             # Any iterable is allowed (ASGI spec), and an iterator is read once: keep the list,
             # for the readers of other places and for the app.
             request_headers = scope["headers"] = list(request_headers)
         raw_incoming: bytes | None = None
+        length = len(header_key)
+        # One pass, in any case: servers should, but need not, lower-case header names (ASGI
+        # HTTP spec). An exact pass first and an any-case one after it cost a request without
+        # the header more than this one costs a request with it (benchmarks/instructions.py).
         for name, value in request_headers:
-            if name == header_key:
+            if len(name) == length and name.lower() == header_key:
                 raw_incoming = value
                 break
-        else:
-            raw_incoming = _find_header_in_any_case(request_headers, header_key)
-        incoming = None if raw_incoming is None else raw_incoming.decode("latin-1")
 
         policy = self.policy
-        decision = policy.session_for(incoming, scope)
-        if decision is None:
-            await self._reject(scope, receive, send)
-            return
-        context, origin = decision
+        origin: int
+        if raw_incoming is not None:
+            incoming = raw_incoming.decode("latin-1")
+            plain_check = self._plain_check
+            if plain_check is not None and plain_check(incoming):
+                context = new_instance(SessionContext)
+                set_id(context, incoming)
+                set_attributes(context, policy.constant_attributes)
+                origin = False
+            else:
+                decision = policy.session_for(incoming, scope)
+                if decision is None:
+                    await self._reject(scope, receive, send)
+                    return
+                context, origin = decision
+        else:
+            plain_new_id = self._plain_new_id
+            if plain_new_id is not None:
+                context = new_instance(SessionContext)
+                set_id(context, plain_new_id())
+                set_attributes(context, policy.constant_attributes)
+                origin = True
+            else:
+                decision = policy.session_for(None, scope)
+                if decision is None:
+                    await self._reject(scope, receive, send)
+                    return
+                context, origin = decision
         if not origin and raw_incoming is not None:
             response_header = (header_key, raw_incoming)  # the bytes that arrived, not re-encoded
         else:
@@ -116,13 +146,16 @@ class SessionMiddleware:
                 # The scope is changed in place, as uvicorn and Starlette's router do, so that
                 # what the app writes into it (route, endpoint, path_params) reaches the layers
                 # outside this one; only the header list is new, the server's is left as it was.
-                if incoming is None:
+                if raw_incoming is None:
                     scope["headers"] = [*request_headers, response_header]
                 else:
-                    scope["headers"] = [
-                        *(pair for pair in request_headers if pair[0].lower() != header_key),
-                        response_header,
+                    kept = [
+                        pair
+                        for pair in request_headers
+                        if len(pair[0]) != length or pair[0].lower() != header_key
                     ]
+                    kept.append(response_header)
+                    scope["headers"] = kept
         server_send: Send = send
         if policy.per_response:
             # Wrapped around the server's send, inside the header's wrapper: decided as the
@@ -135,25 +168,34 @@ class SessionMiddleware:
                 )
             if policy.attributes is not None:
                 server_send = _send_watching_the_client(server_send, scope, policy)
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = state = {}
         # The per-request state dict (Starlette's request.state) that layers outside this one
         # share, so that a server-error handler can still name the session after it closed.
-        state[STATE_KEY] = context
+        try:
+            scope["state"][STATE_KEY] = context
+        except (KeyError, TypeError):
+            if scope.get("state") is not None:
+                raise
+            scope["state"] = {STATE_KEY: context}
 
         # A plain function that returns the server's awaitable: the app awaits that directly,
         # without a coroutine of ours in between for every message.
         def send_with_session_header(message: Message) -> Awaitable[None]:
             if message["type"] in _RESPONSE_START:
-                headers = message.get("headers", ())
+                try:
+                    headers = message["headers"]
+                except KeyError:
+                    headers = []
                 if type(headers) is not list:
                     # An iterator is read once: the response must carry the list read here.
                     headers = list(headers)
                     message = dict(message)
                     message["headers"] = headers
-                # When the app chose its own value, it stands.
-                if _find_header_in_any_case(headers, header_key) is None:
+                # When the app chose its own value, it stands (in any case: apps may write
+                # names as they like).
+                for name, _ in headers:
+                    if len(name) == length and name.lower() == header_key:
+                        break
+                else:
                     # A new message: the app may send the same dict again for another request.
                     message = dict(message)
                     message["headers"] = [*headers, response_header]
@@ -242,9 +284,7 @@ def _find_header_in_any_case(
 ) -> bytes | None:
     """The first value of a header whose name may come in any case, or `None`.
 
-    Servers should, but need not, lower-case request header names (ASGI HTTP spec), so a
-    request without the lower-case name gets this second, slower look; apps may write
-    response header names in any case.
+    Servers should, but need not, lower-case request header names (ASGI HTTP spec).
     """
     length = len(lower_name)
     for name, value in headers:

@@ -1,0 +1,383 @@
+"""Instructions per request, counted under cachegrind: figures that a noisy machine cannot swing.
+
+Each configuration runs in a child python under `valgrind --tool=cachegrind --cache-sim=no`,
+twice: `WARM_UP` requests, then `WARM_UP + requests`. The difference of the two totals, over
+`requests`, is what one request costs once the process has started and the interpreter has
+specialised its code; start-up, imports and the first requests cancel out. The children set
+`PYTHONHASHSEED=0`, so that a count repeats to within a few instructions.
+
+The children import only the app, the middleware and what a row names (Mirascope, the peers,
+every integration module of ops-session), so that a row that imports something measures what
+importing it costs the request.
+
+`python -m benchmarks.instructions` prints the table alone (`--only TEXT` keeps the rows whose
+name contains TEXT, with their bare app); `make bench` adds it to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+WARM_UP = 200
+REQUESTS = 2000
+VALID = "valid id"
+MISSING = "no id"
+INVALID = "invalid id"
+ID_STATES = (VALID, MISSING, INVALID)
+INVALID_ID = "../../etc/passwd"
+BARE = "bare"
+PASS_THROUGH = "pass-through middleware"
+REQUIRED = "the required steps"
+OURS = "ops-session"
+CORRELATION_ID = "asgi-correlation-id"
+CORRELATION_HEADER = "x-request-id"
+MIRASCOPE_IMPORTED = "ops-session, mirascope.ops imported, unused"
+INTEGRATIONS_IMPORTED = "ops-session, every integration imported, unused"
+MIRASCOPE_READ = "ops-session, handler reads mirascope.ops.current_session()"
+OURS_READ = "ops-session, handler reads current_session()"
+INTEGRATIONS = (
+    "aiohttp", "arq", "celery", "django", "fastmcp", "httpx", "httpx2", "instrumentation",
+    "logging", "mcp", "otel", "requests", "rq",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Row:
+    """One configuration: an app behind a middleware, sent requests with one id state."""
+
+    kind: str  # "ASGI" or "WSGI"
+    app: str  # BARE, PASS_THROUGH, REQUIRED, OURS, an option row, or a peer
+    ids: str  # one of ID_STATES
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}, {self.app}, {self.ids}"
+
+
+# Option rows: the middleware's options, and the request headers that exercise them.
+OPTION_ROWS: dict[str, dict[str, Any]] = {
+    "ops-session, also_accept=['x-request-id']": {"also_accept": ["X-Request-ID"]},
+    "ops-session, query_param='session_id'": {"query_param": "session_id"},
+    "ops-session, cookie='session_id'": {"cookie": "session_id"},
+    "ops-session, cookie and set_cookie": {"cookie": "session_id", "set_cookie": True},
+    "ops-session, install(app)": {},
+}
+
+
+def rows() -> list[Row]:
+    """Every row `make bench` counts, in the order of its table."""
+    found: list[Row] = []
+    for kind in ("ASGI", "WSGI"):
+        for app in (BARE, PASS_THROUGH, REQUIRED, OURS):
+            found += [Row(kind, app, ids) for ids in ID_STATES]
+        # The options cost a request without an id most: ASGI's rows show it; WSGI's install().
+        options = OPTION_ROWS if kind == "ASGI" else ["ops-session, install(app)"]
+        found += [Row(kind, app, MISSING) for app in options]
+        found += [Row(kind, OURS_READ, VALID), Row(kind, MIRASCOPE_READ, VALID)]
+        found += [Row(kind, MIRASCOPE_IMPORTED, VALID), Row(kind, INTEGRATIONS_IMPORTED, VALID)]
+    found += [Row("ASGI", CORRELATION_ID, ids) for ids in (VALID, MISSING)]
+    return found
+
+
+# The child: build one row's app and serve it requests.
+
+
+def _import_what_the_row_names(row: Row) -> None:
+    if row.app in (MIRASCOPE_IMPORTED, MIRASCOPE_READ):
+        importlib.import_module("mirascope.ops")
+    if row.app == INTEGRATIONS_IMPORTED:
+        importlib.import_module("mirascope.ops")
+        for name in INTEGRATIONS:
+            importlib.import_module(f"ops_session.{name}")
+
+
+def _header_value(row: Row) -> str | None:
+    from .required import VALID_ID
+
+    return {VALID: VALID_ID, MISSING: None, INVALID: INVALID_ID}[row.ids]
+
+
+def asgi_app(row: Row) -> Any:
+    """The Starlette app of an ASGI row, behind the row's middleware."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    import ops_session
+
+    from .required import PassThroughMiddleware, RequiredStepsMiddleware
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def reading(request: Request) -> Response:
+        ops_session.current_session()
+        return PlainTextResponse("ok")
+
+    async def reading_mirascope(request: Request) -> Response:
+        from mirascope.ops import current_session
+
+        current_session()
+        return PlainTextResponse("ok")
+
+    handler = {OURS_READ: reading, MIRASCOPE_READ: reading_mirascope}.get(row.app, endpoint)
+    middleware: list[Middleware] = []
+    if row.app == PASS_THROUGH:
+        middleware.append(Middleware(PassThroughMiddleware))
+    elif row.app == REQUIRED:
+        middleware.append(Middleware(RequiredStepsMiddleware))
+    elif row.app == CORRELATION_ID:
+        from asgi_correlation_id import CorrelationIdMiddleware
+
+        middleware.append(Middleware(CorrelationIdMiddleware))
+    elif row.app in OPTION_ROWS and row.app != "ops-session, install(app)":
+        middleware.append(Middleware(ops_session.SessionMiddleware, **OPTION_ROWS[row.app]))
+    elif row.app != BARE and row.app != "ops-session, install(app)":
+        middleware.append(Middleware(ops_session.SessionMiddleware))
+    app = Starlette(routes=[Route("/", handler)], middleware=middleware)
+    if row.app == "ops-session, install(app)":
+        ops_session.install(app)
+    return app
+
+
+def wsgi_app(row: Row) -> Any:
+    """The Flask app of a WSGI row, behind the row's middleware."""
+    from flask import Flask
+
+    import ops_session
+
+    from .required import AnsweringWithTheId, WSGIPassThroughMiddleware
+
+    flask = Flask("instructions")
+
+    if row.app == MIRASCOPE_READ:
+        from mirascope.ops import current_session
+
+        @flask.get("/")
+        def index_mirascope() -> str:
+            current_session()
+            return "ok"
+
+    elif row.app == OURS_READ:
+
+        @flask.get("/")
+        def index_reading() -> str:
+            ops_session.current_session()
+            return "ok"
+
+    else:
+
+        @flask.get("/")
+        def index() -> str:
+            return "ok"
+
+    if row.app == "ops-session, install(app)":
+        ops_session.install(flask)
+        return flask
+    app = flask.wsgi_app
+    if row.app == PASS_THROUGH:
+        return WSGIPassThroughMiddleware(app)
+    if row.app == REQUIRED:
+        return AnsweringWithTheId(app)
+    if row.app in OPTION_ROWS:
+        return ops_session.WSGISessionMiddleware(app, **OPTION_ROWS[row.app])
+    if row.app == BARE:
+        return app
+    return ops_session.WSGISessionMiddleware(app)
+
+
+def asgi_requests(row: Row) -> Callable[[int], None]:
+    """Serve `n` requests, each a fresh uvicorn-shaped scope with ten ordinary headers."""
+    from .required import ORDINARY_HEADERS
+
+    app = asgi_app(row)
+    headers = list(ORDINARY_HEADERS)
+    value = _header_value(row)
+    if value is not None:
+        name = CORRELATION_HEADER if row.app == CORRELATION_ID else "mirascope-session-id"
+        headers.append((name.encode(), value.encode()))
+    template: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 51000),
+        "scheme": "http",
+        "method": "GET",
+        "root_path": "",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+    }
+    request = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def serve(n: int) -> None:
+        for _ in range(n):
+            await app({**template, "headers": headers, "state": {}}, receive, send)
+
+    def run(n: int) -> None:
+        asyncio.run(serve(n))
+
+    return run
+
+
+def wsgi_requests(row: Row) -> Callable[[int], None]:
+    """Serve `n` requests, each a fresh environ, iterating and closing the body as servers do."""
+    from werkzeug.test import EnvironBuilder
+
+    from .required import ORDINARY_HEADERS
+
+    app = wsgi_app(row)
+    headers = {name.decode(): value.decode() for name, value in ORDINARY_HEADERS}
+    headers.pop("host")
+    value = _header_value(row)
+    if value is not None:
+        headers["Mirascope-Session-Id"] = value
+    environ = EnvironBuilder(
+        path="/", base_url="http://api.example.com", headers=list(headers.items())
+    ).get_environ()
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Callable[..., None]:
+        return write
+
+    def write(data: bytes) -> None:
+        pass
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            body: Iterable[bytes] = app(dict(environ), start_response)
+            for _chunk in body:
+                pass
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return run
+
+
+def child(name: str, n: int) -> None:
+    """Build the row named `name` and serve it `n` requests (the process valgrind counts)."""
+    (row,) = [row for row in rows() if row.name == name]
+    _import_what_the_row_names(row)
+    run = asgi_requests(row) if row.kind == "ASGI" else wsgi_requests(row)
+    run(n)
+
+
+# The parent: count each row twice under cachegrind.
+
+_TOTAL = re.compile(rb"I\s+refs:\s+([\d,]+)")
+
+
+def valgrind_available() -> bool:
+    return shutil.which("valgrind") is not None
+
+
+def count(name: str, n: int) -> int:
+    """Instructions that a child serving `n` requests of row `name` runs, start-up included."""
+    command = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+        sys.executable,
+        "-m",
+        "benchmarks.instructions",
+        "--child",
+        name,
+        str(n),
+    ]
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, env=environment, timeout=600, check=False)
+    match = _TOTAL.search(done.stderr)
+    if done.returncode != 0 or match is None:
+        raise RuntimeError(
+            f"Counting {name!r} under cachegrind failed ({done.returncode}):\n"
+            + done.stderr.decode(errors="replace")[-2000:]
+        )
+    return int(match.group(1).replace(b",", b""))
+
+
+def per_request(name: str, requests: int = REQUESTS) -> float:
+    """Instructions one request of row `name` costs, start-up and warm-up subtracted."""
+    return (count(name, WARM_UP + requests) - count(name, WARM_UP)) / requests
+
+
+def measure(selected: Sequence[Row], requests: int = REQUESTS) -> dict[Row, float]:
+    """Instructions per request of each row, two children at a time."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = pool.map(lambda row: per_request(row.name, requests), selected)
+        return dict(zip(selected, counts, strict=True))
+
+
+def overhead(counts: dict[Row, float], row: Row) -> float:
+    """Instructions per request that a row adds to its bare app with the same id state."""
+    return counts[row] - counts[Row(row.kind, BARE, row.ids)]
+
+
+def ratio_to_required(counts: dict[Row, float], row: Row) -> float:
+    return overhead(counts, row) / overhead(counts, Row(row.kind, REQUIRED, row.ids))
+
+
+def table(counts: dict[Row, float]) -> str:
+    """Each row's instructions per request, its overhead over bare, and that over the required
+    steps' (where the required steps were counted with the same id state)."""
+    lines = [
+        "| configuration | id | instructions per request | overhead over bare "
+        "| × the required steps' overhead |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row, value in counts.items():
+        bare = Row(row.kind, BARE, row.ids)
+        required = Row(row.kind, REQUIRED, row.ids)
+        added = "—" if row.app == BARE or bare not in counts else f"{overhead(counts, row):+,.0f}"
+        multiple = "—"
+        if row.app not in (BARE, REQUIRED) and bare in counts and required in counts:
+            multiple = f"{ratio_to_required(counts, row):.2f}"
+        lines.append(f"| {row.kind}, {row.app} | {row.ids} | {value:,.0f} | {added} | {multiple} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__)
+    parser.add_argument("--child", nargs=2, metavar=("ROW", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--only", action="append", default=[], help="rows whose name has TEXT")
+    parser.add_argument("--requests", type=int, default=REQUESTS)
+    options = parser.parse_args(argv)
+    if options.child:
+        child(options.child[0], int(options.child[1]))
+        return 0
+    if not valgrind_available():
+        parser.error("valgrind is not installed: `make bench` installs it (Debian's valgrind)")
+    selected = [row for row in rows() if any(text in row.name for text in options.only or [""])]
+    # Each row's overhead needs its bare app and the required steps, with the same ids.
+    kinds = {(row.kind, row.ids) for row in selected}
+    selected = [
+        row
+        for row in rows()
+        if row in selected or (row.app in (BARE, REQUIRED) and (row.kind, row.ids) in kinds)
+    ]
+    print(table(measure(selected, options.requests)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
