@@ -25,6 +25,7 @@ from ops_session import (
     session,
     set_outgoing_carriers,
 )
+from ops_session._rules import DEFAULT_CARRIERS
 
 from . import tracing
 from .required import (
@@ -121,8 +122,8 @@ BAGGAGE_HEADER = [(b"baggage", f"tenant=acme,session.id={VALID_ID}".encode())]
 def configurations() -> dict[str, tuple[ASGIApp, list[tuple[bytes, bytes]]]]:
     """Name -> (app, extra request headers). The first entry is the bare app."""
     # The baggage rows measure the id going into baggage, which only a rule naming it allows;
-    # no other row reads the carrier rule.
-    set_outgoing_carriers(["baggage"])
+    # the default carriers stay, for the job queues' rows later in the same process.
+    set_outgoing_carriers([*DEFAULT_CARRIERS, "baggage"])
     bare = starlette()
     stamped_provider, listener = tracing.stamped_provider()
     return {
