@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from opentelemetry import propagate
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -38,6 +39,20 @@ def variables_read_afresh() -> Iterator[None]:
     forget_variables()
     yield
     forget_variables()
+
+
+@pytest.fixture(autouse=True)
+def global_propagator_restored() -> Iterator[None]:
+    """Put OpenTelemetry's global propagator back after each test.
+
+    A library under test may replace it: Mirascope's `propagated_context` installs its own
+    propagator globally the first time it runs. Later tests' instrumentations inject through
+    the global one, so left replaced it would decide what they send, in whatever order the
+    tests run.
+    """
+    before = propagate.get_global_textmap()
+    yield
+    propagate.set_global_textmap(before)
 
 
 @pytest.fixture(autouse=True)
