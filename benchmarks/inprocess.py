@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import asgi_apps, tracing, wsgi_apps
+from .required import serve_asgi
 from .timing import Sampler, per_call_microseconds
 
 INTEGRATIONS = tuple(
@@ -31,34 +32,10 @@ def asgi_loop(
 ) -> Callable[[int], None]:
     """Run `app` over fresh scopes shaped like uvicorn's, on the runner's event loop."""
     headers = [*asgi_apps.ORDINARY_HEADERS, *extra_headers]
-    template: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 51000),
-        "scheme": "http",
-        "method": "GET",
-        "root_path": "",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-    }
-    request = {"type": "http.request", "body": b"", "more_body": False}
-
-    async def receive() -> dict[str, Any]:
-        return request
-
-    async def send(message: Any) -> None:
-        pass
-
-    async def run(n: int) -> None:
-        for _ in range(n):
-            await app({**template, "headers": headers, "state": {}}, receive, send)
 
     def batch(n: int) -> None:
         with tracing.listening(app):
-            runner.run(run(n))
+            runner.run(serve_asgi(app, headers, n))
 
     return batch
 

@@ -201,7 +201,7 @@ def wsgi_app(row: Row) -> Any:
 
 def asgi_requests(row: Row) -> Callable[[int], None]:
     """Serve `n` requests, each a fresh uvicorn-shaped scope with ten ordinary headers."""
-    from .required import ORDINARY_HEADERS
+    from .required import ORDINARY_HEADERS, serve_asgi
 
     app = asgi_app(row)
     headers = list(ORDINARY_HEADERS)
@@ -209,33 +209,9 @@ def asgi_requests(row: Row) -> Callable[[int], None]:
     if value is not None:
         name = CORRELATION_HEADER if row.app == CORRELATION_ID else "mirascope-session-id"
         headers.append((name.encode(), value.encode()))
-    template: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 51000),
-        "scheme": "http",
-        "method": "GET",
-        "root_path": "",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-    }
-    request = {"type": "http.request", "body": b"", "more_body": False}
-
-    async def receive() -> dict[str, Any]:
-        return request
-
-    async def send(message: Any) -> None:
-        pass
-
-    async def serve(n: int) -> None:
-        for _ in range(n):
-            await app({**template, "headers": headers, "state": {}}, receive, send)
 
     def run(n: int) -> None:
-        asyncio.run(serve(n))
+        asyncio.run(serve_asgi(app, headers, n))
 
     return run
 

@@ -42,6 +42,36 @@ ORDINARY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
+# A request's scope as uvicorn builds it, less its headers; each request gets a fresh copy.
+_SCOPE: dict[str, Any] = {
+    "type": "http",
+    "asgi": {"version": "3.0", "spec_version": "2.4"},
+    "http_version": "1.1",
+    "server": ("127.0.0.1", 8000),
+    "client": ("127.0.0.1", 51000),
+    "scheme": "http",
+    "method": "GET",
+    "root_path": "",
+    "path": "/",
+    "raw_path": b"/",
+    "query_string": b"",
+}
+_REQUEST = {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def serve_asgi(app: ASGIApp, headers: list[tuple[bytes, bytes]], n: int) -> None:
+    """Call `app` with `n` fresh uvicorn-shaped scopes carrying `headers`, in this event loop."""
+
+    async def receive() -> dict[str, Any]:
+        return _REQUEST
+
+    async def send(message: Any) -> None:
+        pass
+
+    for _ in range(n):
+        await app({**_SCOPE, "headers": headers, "state": {}}, receive, send)
+
+
 _floor_request: ContextVar[object] = ContextVar("benchmarks.floor_request")
 
 
