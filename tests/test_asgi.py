@@ -104,6 +104,30 @@ async def test_invalid_id_is_replaced_never_echoed_nor_logged(
     )
 
 
+@pytest.mark.parametrize("pair", [tuple, list], ids=["tuples", "lists"])
+async def test_invalid_id_gives_way_in_every_copy_and_case(pair: Any) -> None:
+    inner = RecordingApp()
+    headers = [
+        (b"accept", b"*/*"),
+        (b"Mirascope-Session-Id", b"bad id"),
+        (b"x-trace", b"t-1"),
+        (b"MIRASCOPE-SESSION-ID", b"also bad"),
+        (b"mirascope-session-id", b"chat-42"),
+        (b"x-zzzzzzzzzzzzzzzzzz", b"same length, another name"),
+    ]
+    scope = http_scope()
+    scope["headers"] = [pair(header) for header in headers]
+    start, _ = await run(SessionMiddleware(inner), scope)
+    (sent,) = session_headers(start)
+    assert uuid.UUID(sent.decode()).version == 4
+    assert [tuple(header) for header in inner.scopes[0]["headers"]] == [
+        (b"accept", b"*/*"),
+        (b"x-trace", b"t-1"),
+        (b"x-zzzzzzzzzzzzzzzzzz", b"same length, another name"),
+        (b"mirascope-session-id", sent),
+    ]
+
+
 async def test_first_of_repeated_headers_wins() -> None:
     inner = RecordingApp()
     scope = http_scope((b"mirascope-session-id", b"first"), (b"mirascope-session-id", b"second"))

@@ -222,18 +222,36 @@ class SessionPolicy(Generic[RequestT]):
         another place; `FROM_QUERY` from the query parameter): the adapters then show it to the
         app in `header_name` and answer with it instead of the incoming bytes.
         """
-        origin: int
         if incoming and self.accepts(incoming):
-            session_id = incoming
-            origin = False
-        elif not incoming and self._reader is None:
-            session_id = self._new_id()
-            origin = True
-        else:
-            replacement = self._replacement_id(incoming, request)
-            if replacement is None:
+            return self._session(incoming, False, request)
+        return self.replacement_session(incoming, request)
+
+    def replacement_session(
+        self, incoming: str | None, request: RequestT
+    ) -> tuple[SessionContext, int] | None:
+        """`session_for` when `incoming` is missing or was refused by `accepts` already.
+
+        For the adapters that decide the common cases themselves (`plain_decisions`), so that
+        an invalid id is not checked twice.
+        """
+        reader = self._reader
+        found: tuple[str, str, bool, int] | None = (
+            (incoming, self._header_place, False, True) if incoming else None
+        )
+        if reader is not None:
+            found = self._other_id(reader, found, request)
+            if found is not None and found[2]:
+                return self._session(found[0], found[3], request)
+        if found is not None:
+            if logger.isEnabledFor(logging.DEBUG):
+                self._log_invalid(found[1], found[0])
+            if self.reject_invalid:
                 return None
-            session_id, origin = replacement
+        return self._session(self._new_id(), True, request)
+
+    def _session(
+        self, session_id: str, origin: int, request: RequestT
+    ) -> tuple[SessionContext, int]:
         if self.attributes is None:
             attributes = self.constant_attributes
         else:
@@ -258,26 +276,14 @@ class SessionPolicy(Generic[RequestT]):
             return None, None
         return self.accepts, (self._new_id if self._reader is None else None)
 
-    def _replacement_id(self, incoming: str | None, request: RequestT) -> tuple[str, int] | None:
-        """The id to use when `incoming` is missing or invalid, and its origin; `None` to reject."""
-        found: tuple[str, str, bool, int] | None = (
-            (incoming, self._header_place, False, True) if incoming else None
+    def _log_invalid(self, place: str, value: str) -> None:
+        # The raw value is attacker-controlled: keep it out of logs (asgi-correlation-id#71).
+        logger.debug(
+            "Invalid %s (%d characters): %s.",
+            place,
+            len(value),
+            "rejected" if self.reject_invalid else "replaced by a generated id",
         )
-        if self._reader is not None:
-            found = self._other_id(self._reader, found, request)
-        if found is not None and found[2]:
-            return found[0], found[3]
-        if found is not None:
-            # The raw value is attacker-controlled: keep it out of logs (asgi-correlation-id#71).
-            logger.debug(
-                "Invalid %s (%d characters): %s.",
-                found[1],
-                len(found[0]),
-                "rejected" if self.reject_invalid else "replaced by a generated id",
-            )
-            if self.reject_invalid:
-                return None
-        return self._new_id(), True
 
     def _other_id(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Unpack
 
 from ._cookie import SessionCookie
@@ -72,15 +72,16 @@ class SessionMiddleware:
     """
 
     # Nothing per request lives on the middleware: each request's state stays in its own call.
-    __slots__ = ("app", "policy", "_header_key", "_plain_check", "_plain_new_id")
+    __slots__ = ("app", "policy", "_header_key", "_header_length", "_plain_check", "_plain_new_id")
 
     def __init__(self, app: _AnyASGIApp, **options: Unpack[SessionOptions[Scope]]) -> None:
         self.app = app
         self.policy: SessionPolicy[Scope] = SessionPolicy(
             reader=_SCOPE_READER, where="SessionMiddleware()", **options
         )
-        # ASGI gives header names as lower-case bytes (asgiref specs/www.rst).
+        # Header names are bytes in ASGI, compared here in lower case.
         self._header_key = self.policy.header_name.lower().encode("latin-1")
+        self._header_length = len(self._header_key)
         # The common cases, decided here rather than in `session_for`: one call less a request.
         self._plain_check, self._plain_new_id = self.policy.plain_decisions()
 
@@ -100,27 +101,32 @@ class SessionMiddleware:
             # for the readers of other places and for the app.
             request_headers = scope["headers"] = list(request_headers)
         raw_incoming: bytes | None = None
-        length = len(header_key)
-        # One pass, in any case: servers should, but need not, lower-case header names (ASGI
-        # HTTP spec). An exact pass first and an any-case one after it cost a request without
-        # the header more than this one costs a request with it (benchmarks/instructions.py).
+        length = self._header_length
+        # One pass, in any case: servers should lower-case header names but need not, and should
+        # otherwise keep their case (ASGI HTTP spec). A name of another length is not the header;
+        # one of the same length is compared as it is before a lower-cased copy is made.
         for name, value in request_headers:
-            if len(name) == length and name.lower() == header_key:
+            if len(name) == length and (name == header_key or name.lower() == header_key):
                 raw_incoming = value
                 break
 
         policy = self.policy
-        origin: int
+        plain_check = self._plain_check
+        origin: int = False
         if raw_incoming is not None:
+            # Answered with the bytes that arrived, not re-encoded, unless replaced below.
+            response_header = (header_key, raw_incoming)
             incoming = raw_incoming.decode("latin-1")
-            plain_check = self._plain_check
             if plain_check is not None and plain_check(incoming):
                 context = new_instance(SessionContext)
                 set_id(context, incoming)
                 set_attributes(context, policy.constant_attributes)
-                origin = False
             else:
-                decision = policy.session_for(incoming, scope)
+                decision = (
+                    policy.session_for(incoming, scope)
+                    if plain_check is None
+                    else policy.replacement_session(incoming, scope)  # checked already
+                )
                 if decision is None:
                     await self._reject(scope, receive, send)
                     return
@@ -133,14 +139,12 @@ class SessionMiddleware:
                 set_attributes(context, policy.constant_attributes)
                 origin = True
             else:
-                decision = policy.session_for(None, scope)
+                decision = policy.replacement_session(None, scope)
                 if decision is None:
                     await self._reject(scope, receive, send)
                     return
                 context, origin = decision
-        if not origin and raw_incoming is not None:
-            response_header = (header_key, raw_incoming)  # the bytes that arrived, not re-encoded
-        else:
+        if origin:
             response_header = (header_key, context.id.encode("latin-1"))
             if policy.update_request_header:
                 # The scope is changed in place, as uvicorn and Starlette's router do, so that
@@ -149,11 +153,16 @@ class SessionMiddleware:
                 if raw_incoming is None:
                     scope["headers"] = [*request_headers, response_header]
                 else:
-                    kept = [
-                        pair
-                        for pair in request_headers
-                        if len(pair[0]) != length or pair[0].lower() != header_key
-                    ]
+                    # Every copy of the header, in any case, gives way to the effective id. The
+                    # pairs before the one read hold none: the read stopped there.
+                    try:
+                        first = request_headers.index((name, raw_incoming))
+                    except ValueError:  # pairs that are not tuples: look at every one
+                        first = 0
+                    kept = request_headers[:first]
+                    for pair in request_headers[first:]:
+                        if len(pair[0]) != length or pair[0].lower() != header_key:
+                            kept.append(pair)
                     kept.append(response_header)
                     scope["headers"] = kept
         server_send: Send = send
@@ -191,9 +200,12 @@ class SessionMiddleware:
                     message = dict(message)
                     message["headers"] = headers
                 # When the app chose its own value, it stands (in any case: apps may write
-                # names as they like).
+                # names as they like). The name is read from the header to add, so that the
+                # request's own loop above keeps its locals fast rather than shared with this.
+                key = response_header[0]
+                key_length = len(key)
                 for name, _ in headers:
-                    if len(name) == length and name.lower() == header_key:
+                    if len(name) == key_length and name.lower() == key:
                         break
                 else:
                     # A new message: the app may send the same dict again for another request.
@@ -279,28 +291,23 @@ def _send_watching_the_client(send: Send, scope: Scope, policy: SessionPolicy[Sc
     return send_watching_the_client
 
 
-def _find_header_in_any_case(
-    headers: Iterable[tuple[bytes, bytes]], lower_name: bytes
-) -> bytes | None:
-    """The first value of a header whose name may come in any case, or `None`.
-
-    Servers should, but need not, lower-case request header names (ASGI HTTP spec).
-    """
-    length = len(lower_name)
-    for name, value in headers:
-        if len(name) == length and name.lower() == lower_name:
-            return value
-    return None
-
-
 class _ScopeReader:
-    """Reads the other places an id may come from in an ASGI scope (see `also_accept`)."""
+    """Reads the other places an id may come from in an ASGI scope (see `also_accept`).
+
+    Header names are read in any case, one pass each, as the session header is.
+    """
 
     __slots__ = ()
 
     def header(self, scope: Scope, name: str) -> str | None:
-        value = _find_header_in_any_case(scope.get("headers", ()), name.lower().encode("latin-1"))
-        return None if value is None else value.decode("latin-1")
+        key = _header_keys.get(name)
+        if key is None:
+            key = _header_keys[name] = name.lower().encode("latin-1")
+        length = len(key)
+        for found, value in scope.get("headers", ()):
+            if len(found) == length and (found == key or found.lower() == key):
+                return value.decode("latin-1")  # type: ignore[no-any-return]
+        return None
 
     def query_string(self, scope: Scope) -> str:
         query_string: bytes = scope.get("query_string", b"")
@@ -308,12 +315,18 @@ class _ScopeReader:
 
     def cookie_header(self, scope: Scope) -> str | None:
         # HTTP/2 may split the cookie into several fields (RFC 9113, 8.2.3).
-        values = [
-            value.decode("latin-1")
-            for name, value in scope.get("headers", ())
-            if len(name) == 6 and name.lower() == b"cookie"
-        ]
-        return "; ".join(values) if values else None
+        values = None
+        for name, value in scope.get("headers", ()):
+            if len(name) == 6 and (name == b"cookie" or name.lower() == b"cookie"):
+                if values is None:
+                    values = [value.decode("latin-1")]
+                else:
+                    values.append(value.decode("latin-1"))
+        return None if values is None else "; ".join(values)
+
+
+# The names the options give (`also_accept`, baggage), as header keys: a few, never request data.
+_header_keys: dict[str, bytes] = {}
 
 
 _SCOPE_READER = _ScopeReader()

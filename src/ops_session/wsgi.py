@@ -89,7 +89,11 @@ class SessionMiddleware:
             set_attributes(session_context, policy.constant_attributes)
             origin = True
         else:
-            decision = policy.session_for(incoming, environ)
+            decision = (
+                policy.session_for(incoming, environ)
+                if plain_check is None
+                else policy.replacement_session(incoming, environ)  # checked already
+            )
             if decision is None:
                 return self._reject(environ, start_response)
             session_context, origin = decision
