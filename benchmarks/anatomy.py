@@ -32,6 +32,7 @@ from ops_session import (
 from . import asgi_apps, report, wsgi_apps
 from .asgi_apps import (
     HEADER_KEY,
+    HEADER_LENGTH,
     ASGIApp,
     new_instance,
     session_header,
@@ -63,7 +64,7 @@ class ReadingTheHeader:
 
         raw = None
         for name, value in scope["headers"]:
-            if name == HEADER_KEY:
+            if len(name) == HEADER_LENGTH and (name == HEADER_KEY or name.lower() == HEADER_KEY):
                 raw = value
                 break
         incoming = None if raw is None else raw.decode("latin-1")
@@ -91,7 +92,7 @@ class CheckingIt:
 
         raw = None
         for name, value in scope["headers"]:
-            if name == HEADER_KEY:
+            if len(name) == HEADER_LENGTH and (name == HEADER_KEY or name.lower() == HEADER_KEY):
                 raw = value
                 break
         incoming = None if raw is None else raw.decode("latin-1")

@@ -30,6 +30,7 @@ from ops_session._rules import DEFAULT_CARRIERS
 from . import tracing
 from .required import (
     HEADER_KEY,
+    HEADER_LENGTH,
     ORDINARY_HEADERS,
     VALID_ID,
     ASGIApp,
@@ -43,6 +44,7 @@ from .required import (
 
 __all__ = [
     "HEADER_KEY",
+    "HEADER_LENGTH",
     "ORDINARY_HEADERS",
     "VALID_ID",
     "ASGIApp",

@@ -18,9 +18,10 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.test import override_settings
 from django.urls import path
 
-from ops_session import SESSION_HEADER_NAME
+from ops_session import SESSION_HEADER_NAME, SessionContext, generate_session_id
 
 from .asgi_apps import VALID_ID
+from .required import new_instance, set_session_attributes, set_session_id, valid_id
 from .wsgi_apps import STREAMED_CHUNKS, WSGIApp, environ
 
 
@@ -87,9 +88,43 @@ class PassThroughMiddleware:
             _floor_request.reset(token)
 
 
+_META_KEY = "HTTP_" + SESSION_HEADER_NAME.upper().replace("-", "_")
+_required_steps_session: ContextVar[SessionContext] = ContextVar("benchmarks.django_required")
+
+
+class RequiredStepsMiddleware:
+    """Every step a Django middleware with ops-session's behaviour must take, inline, and no more.
+
+    It reads the session header from `request.META`, checks the id with the default validator's
+    regex (generating one when it is missing or invalid), builds the frozen `SessionContext`
+    through its slots' setters, makes it current around the view, and adds the header to the
+    response unless the view set its own. The view does not stream, so a streamed body's
+    session is left out.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get(_META_KEY)
+        session_id = incoming if incoming and valid_id(incoming) else generate_session_id()
+        context = new_instance(SessionContext)
+        set_session_id(context, session_id)
+        set_session_attributes(context, None)
+        token = _required_steps_session.set(context)
+        try:
+            response = self.get_response(request)
+        finally:
+            _required_steps_session.reset(token)
+        if not response.has_header(SESSION_HEADER_NAME):
+            response[SESSION_HEADER_NAME] = session_id
+        return response
+
+
 OPS_SESSION = "ops_session.django.SessionMiddleware"
 DJANGO_GUID = "django_guid.middleware.guid_middleware"
 PASS_THROUGH = f"{__name__}.PassThroughMiddleware"
+REQUIRED_STEPS = f"{__name__}.RequiredStepsMiddleware"
 
 
 def handler(*middleware: str) -> WSGIHandler:
@@ -101,6 +136,7 @@ bare_django = handler()
 ops_session_django = handler(OPS_SESSION)
 django_guid_django = handler(DJANGO_GUID)
 pass_through_django = handler(PASS_THROUGH)
+required_steps_django = handler(REQUIRED_STEPS)
 
 
 def configurations() -> dict[str, tuple[WSGIApp, dict[str, Any]]]:

@@ -95,57 +95,55 @@ class Server:
 SESSION = f"{SESSION_HEADER_NAME}: {VALID_ID}"
 REQUEST_ID = f"X-Request-ID: {VALID_ID}"
 FLOOR = "the floor: pass-through middleware + the app writing the header"
+REQUIRED = "the required steps alone (see the step table), valid id"
+REQUIRED_GENERATED = "the required steps alone, generated id"
 OURS = "ops-session, valid id"
 GENERATED = "ops-session, generated id"
-REQUIRED = "the required steps alone, inline (see the step table), valid id"
-REQUIRED_GENERATED = "the required steps alone, inline, generated id"
-ASGI_TARGETS = (
+
+
+def targets(
+    bare: LoadTarget, floor: str, required: str, ours: str, peer: LoadTarget, floor_path: str = "/"
+) -> tuple[LoadTarget, ...]:
+    """One server's rows: the bare app first, the floor, the required steps, ops-session, a peer.
+
+    The required steps are loaded beside the floor, and ops-session beside the required steps
+    with the same request: its goal compares the two, and one run measures that ratio once.
+    """
+    return (
+        bare,
+        LoadTarget(FLOOR, floor, (SESSION,), floor_path),
+        LoadTarget(REQUIRED, required, (SESSION,), beside=FLOOR),
+        LoadTarget(REQUIRED_GENERATED, required, beside=FLOOR),
+        LoadTarget(OURS, ours, (SESSION,), beside=REQUIRED),
+        LoadTarget(GENERATED, ours, beside=REQUIRED_GENERATED),
+        peer,
+    )
+
+
+ASGI_TARGETS = targets(
     LoadTarget("bare Starlette", "bare_starlette"),
-    LoadTarget(
-        "bare Starlette, answering with the session header itself",
-        "bare_starlette_setting_the_header",
-        (SESSION,),
-    ),
-    LoadTarget("pass-through middleware", "pass_through_starlette", (SESSION,)),
-    LoadTarget(FLOOR, "floor_starlette", (SESSION,)),
-    LoadTarget(OURS, "ops_session_starlette", (SESSION,), beside=FLOOR),
-    LoadTarget(GENERATED, "ops_session_starlette", beside=FLOOR),
+    "floor_starlette",
+    "required_steps_starlette",
+    "ops_session_starlette",
     LoadTarget("asgi-correlation-id", "asgi_correlation_id_starlette", (REQUEST_ID,)),
 )
-# Where ops-session misses its goal, the least its behaviour can cost, loaded beside the floor too.
-ASGI_TARGETS_WITH_THE_LIMIT = (
-    *ASGI_TARGETS,
-    LoadTarget(REQUIRED, "required_steps_starlette", (SESSION,), beside=FLOOR),
-    LoadTarget(REQUIRED_GENERATED, "required_steps_starlette", beside=FLOOR),
-)
-WSGI_TARGETS = (
+WSGI_TARGETS = targets(
     LoadTarget("bare Flask", "bare_flask"),
-    LoadTarget(
-        "bare Flask, answering with the session header itself",
-        "bare_flask_setting_the_header",
-        (SESSION,),
-    ),
-    LoadTarget("pass-through middleware", "pass_through_flask", (SESSION,)),
-    LoadTarget(FLOOR, "floor_flask", (SESSION,)),
-    LoadTarget(OURS, "ops_session_flask", (SESSION,), beside=FLOOR),
-    LoadTarget(GENERATED, "ops_session_flask", beside=FLOOR),
+    "floor_flask",
+    "required_steps_flask",
+    "ops_session_flask",
     LoadTarget("werkzeug ProxyFix", "proxy_fix_flask", (SESSION,)),
 )
 # Django's settings are global to a process: its apps live in a module of their own, and the
-# view that writes the header has a path of its own.
+# view that writes the header (for the floor) has a path of its own.
 _DJANGO = "benchmarks.django_apps"
-DJANGO_TARGETS = (
+DJANGO_TARGETS = targets(
     LoadTarget("bare Django", f"{_DJANGO}:bare_django"),
-    LoadTarget(
-        "bare Django, answering with the session header itself",
-        f"{_DJANGO}:bare_django",
-        (SESSION,),
-        HEADER_PATH,
-    ),
-    LoadTarget(FLOOR, f"{_DJANGO}:pass_through_django", (SESSION,), HEADER_PATH),
-    LoadTarget(OURS, f"{_DJANGO}:ops_session_django", (SESSION,), beside=FLOOR),
-    LoadTarget(GENERATED, f"{_DJANGO}:ops_session_django", beside=FLOOR),
+    f"{_DJANGO}:pass_through_django",
+    f"{_DJANGO}:required_steps_django",
+    f"{_DJANGO}:ops_session_django",
     LoadTarget("django-guid", f"{_DJANGO}:django_guid_django", (REQUEST_ID,)),
+    floor_path=HEADER_PATH,
 )
 WARM_UP_SECONDS = 1.0  # wrk takes whole seconds
 RUN_ATTEMPTS = 3

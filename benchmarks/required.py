@@ -101,6 +101,11 @@ class PassThroughMiddleware:
 
 
 HEADER_KEY = SESSION_HEADER_NAME.lower().encode("latin-1")
+# Servers should lower-case request header names but need not, and should otherwise keep their
+# case (ASGI HTTP spec): a middleware that reads only the lower-case name misses the header from
+# such a server, so reading it in any case is one of the required steps. Names of another
+# length are skipped first, and one of the same length is compared as it is before lowering.
+HEADER_LENGTH = len(HEADER_KEY)
 _required_steps_session: ContextVar[SessionContext] = ContextVar("benchmarks.required_steps")
 valid_id = VALID_SESSION_ID.fullmatch
 # The slots' own setters, as ops-session's policy builds a session whose id is checked already
@@ -113,11 +118,11 @@ new_instance = object.__new__
 class RequiredStepsMiddleware:
     """Every step a middleware with ops-session's behaviour must take, inline, and no more.
 
-    It reads the session header, checks the id with the default validator's regex (generating
-    one when it is missing or invalid), builds the frozen `SessionContext` through its slots'
-    setters, makes it current, and adds the header to the response start in a new message
-    unless the app set its own. It has no options, no scope state and no error notes: its cost
-    is the limit of any goal that compares ops-session with the floor.
+    It reads the session header in any case, checks the id with the default validator's regex
+    (generating one when it is missing or invalid), builds the frozen `SessionContext` through
+    its slots' setters, makes it current, and adds the header to the response start in a new
+    message unless the app set its own (in any case). It has no options, no scope state and no
+    error notes: its cost is the limit of any goal that compares ops-session with the floor.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -130,7 +135,7 @@ class RequiredStepsMiddleware:
 
         raw = None
         for name, value in scope["headers"]:
-            if name == HEADER_KEY:
+            if len(name) == HEADER_LENGTH and (name == HEADER_KEY or name.lower() == HEADER_KEY):
                 raw = value
                 break
         incoming = None if raw is None else raw.decode("latin-1")
@@ -148,7 +153,7 @@ class RequiredStepsMiddleware:
             if message["type"] == "http.response.start":
                 headers = message["headers"]
                 for name, _ in headers:
-                    if name.lower() == HEADER_KEY:
+                    if len(name) == HEADER_LENGTH and name.lower() == HEADER_KEY:
                         break
                 else:
                     message = dict(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 
 from . import asgi_apps, wsgi_apps
+from .required import AnsweringWithTheId
 
 _asgi = asgi_apps.configurations()
 _wsgi = wsgi_apps.configurations()
@@ -22,4 +23,5 @@ bare_flask_setting_the_header = wsgi_apps.flask_setting_the_header()
 pass_through_flask = _wsgi["pass-through middleware"][0]
 floor_flask = wsgi_apps.floor()
 ops_session_flask = _wsgi["ops-session, valid id"][0]
+required_steps_flask = AnsweringWithTheId(wsgi_apps.flask_app().wsgi_app)
 proxy_fix_flask = _wsgi["werkzeug ProxyFix"][0]
