@@ -412,6 +412,15 @@ def instruction_goals(
                 f"{ratio:.2f} × ({instructions.overhead(counts, row):,.0f} over "
                 f"{instructions.overhead(counts, required):,.0f} instructions)"
             )
+            if ratio > 1.10:
+                # The limit of the default behaviour: what a miss is made of.
+                defaults = instructions.Row(kind, instructions.REQUIRED_DEFAULTS, ids)
+                to_defaults = instructions.overhead(counts, row) / instructions.overhead(
+                    counts, defaults
+                )
+                measured += (
+                    f"; over the required steps with ops-session's defaults: {to_defaults:.2f} ×"
+                )
             if ids == instructions.VALID:
                 ours = [r.name for r in timed if r.name.startswith("ops-session")][0]
                 timing = report.overhead_ratio(timed, ours, anatomy.REQUIRED_STEPS, bare_of)
@@ -427,7 +436,10 @@ def instruction_goals(
         added = instructions.overhead(counts, instructions.Row("ASGI", instructions.OURS, ids))
         peer = instructions.Row("ASGI", instructions.CORRELATION_ID, ids)
         ratio = added / instructions.overhead(counts, peer)
-        measured = f"{ratio:.2f} × (instructions)"
+        least = instructions.overhead(
+            counts, instructions.Row("ASGI", instructions.REQUIRED, ids)
+        ) / instructions.overhead(counts, peer)
+        measured = f"{ratio:.2f} × (instructions; the required steps alone: {least:.2f} ×)"
         if ids == instructions.VALID:
             timing = report.overhead_ratio(asgi, OURS, "asgi-correlation-id", asgi_bare)
             measured += f"; timed: {timing:.2f} ×"
@@ -440,18 +452,22 @@ def instruction_goals(
         )
     for kind in ("ASGI", "WSGI"):
         plain = counts[instructions.Row(kind, instructions.OURS, instructions.VALID)]
+        required = instructions.Row(kind, instructions.REQUIRED, instructions.VALID)
+        # What the counts resolve: the bare app runs the same code whatever the session header
+        # holds, so the spread of its three rows is what a count moves by with no code changed.
+        bare = [
+            counts[instructions.Row(kind, instructions.BARE, ids)] for ids in instructions.ID_STATES
+        ]
+        resolution = max(max(bare) - min(bare), 0.01 * instructions.overhead(counts, required))
         for name in (instructions.MIRASCOPE_IMPORTED, instructions.INTEGRATIONS_IMPORTED):
             added = counts[instructions.Row(kind, name, instructions.VALID)] - plain
             goals.append(
                 Goal(
                     f"{kind}: {name.removeprefix('ops-session, ')} adds nothing measurable "
-                    "(≤ 1 % of the required steps' overhead)",
-                    f"{added:+,.0f} instructions per request",
-                    abs(added)
-                    <= 0.01
-                    * instructions.overhead(
-                        counts, instructions.Row(kind, instructions.REQUIRED, instructions.VALID)
-                    ),
+                    "(no more than 1 % of the required steps' overhead, or than the bare app's "
+                    "three rows differ by, if more)",
+                    f"{added:+,.0f} instructions per request (resolution: {resolution:,.0f})",
+                    abs(added) <= resolution,
                 )
             )
     return goals
@@ -495,8 +511,15 @@ def instruction_parts(counts: dict[instructions.Row, float]) -> list[str]:
         "under one seed, two rows running the same code can differ by 1 % of the request. "
         "Overheads are over the bare app with the same request; the last column divides one by "
         "the required steps' (`benchmarks/required.py`: the least a middleware with "
-        "ops-session's behaviour can do). The ASGI app is the minimal Starlette app with ten "
-        "ordinary headers, the WSGI one the minimal Flask app; the invalid id is "
+        "ops-session's behaviour can do; they read the session header in any case, since the "
+        "ASGI spec lets servers keep a header name's case). The rows “the required steps, with "
+        "ops-session's defaults” add, inline, what ops-session does by default beyond those "
+        "steps: the id shown to the app in the request's header when it was generated or "
+        "replaced (`update_request_header`), the log level checked before an invalid id would "
+        "be logged, and, for ASGI, the session kept in the scope's state; a goal missed against "
+        "the required steps quotes ops-session's overhead over theirs too. The ASGI app is the "
+        "minimal Starlette app with ten ordinary headers, the WSGI one the minimal Flask app; "
+        "the invalid id is "
         f"`{instructions.INVALID_ID}`. Each child imports only what its row names. "
         "`python -m benchmarks --instructions-only` (or `make bench-instructions`) prints "
         "this table alone.",

@@ -49,6 +49,7 @@ INVALID_ID = "../../etc/passwd"
 BARE = "bare"
 PASS_THROUGH = "pass-through middleware"
 REQUIRED = "the required steps"
+REQUIRED_DEFAULTS = "the required steps, with ops-session's defaults"
 OURS = "ops-session"
 CORRELATION_ID = "asgi-correlation-id"
 CORRELATION_HEADER = "x-request-id"
@@ -93,7 +94,7 @@ def rows() -> list[Row]:
     """Every row `make bench` counts, in the order of its table."""
     found: list[Row] = []
     for kind in ("ASGI", "WSGI"):
-        for app in (BARE, PASS_THROUGH, REQUIRED, OURS):
+        for app in (BARE, PASS_THROUGH, REQUIRED, REQUIRED_DEFAULTS, OURS):
             found += [Row(kind, app, ids) for ids in ID_STATES]
         # The options cost a request without an id most: ASGI's rows show it; WSGI's install().
         options = OPTION_ROWS if kind == "ASGI" else ["ops-session, install(app)", NOT_UPDATED]
@@ -133,7 +134,11 @@ def asgi_app(row: Row) -> Any:
 
     import ops_session
 
-    from .required import PassThroughMiddleware, RequiredStepsMiddleware
+    from .required import (
+        PassThroughMiddleware,
+        RequiredStepsMiddleware,
+        RequiredStepsWithDefaults,
+    )
 
     async def endpoint(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -154,6 +159,8 @@ def asgi_app(row: Row) -> Any:
         middleware.append(Middleware(PassThroughMiddleware))
     elif row.app == REQUIRED:
         middleware.append(Middleware(RequiredStepsMiddleware))
+    elif row.app == REQUIRED_DEFAULTS:
+        middleware.append(Middleware(RequiredStepsWithDefaults))
     elif row.app == CORRELATION_ID:
         from asgi_correlation_id import CorrelationIdMiddleware
 
@@ -174,7 +181,11 @@ def wsgi_app(row: Row) -> Any:
 
     import ops_session
 
-    from .required import AnsweringWithTheId, WSGIPassThroughMiddleware
+    from .required import (
+        AnsweringWithTheId,
+        WSGIPassThroughMiddleware,
+        WSGIRequiredStepsWithDefaults,
+    )
 
     flask = Flask("instructions")
 
@@ -207,6 +218,8 @@ def wsgi_app(row: Row) -> Any:
         return WSGIPassThroughMiddleware(app)
     if row.app == REQUIRED:
         return AnsweringWithTheId(app)
+    if row.app == REQUIRED_DEFAULTS:
+        return WSGIRequiredStepsWithDefaults(app)
     if row.app in OPTION_ROWS:
         return ops_session.WSGISessionMiddleware(app, **OPTION_ROWS[row.app])
     if row.app == BARE:

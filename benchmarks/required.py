@@ -8,6 +8,7 @@ rather than beside the peers' configurations so that the instruction counter
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from contextvars import ContextVar
 from typing import Any
@@ -167,6 +168,78 @@ class RequiredStepsMiddleware:
             _required_steps_session.reset(token)
 
 
+_logger = logging.getLogger("benchmarks.required")
+STATE_KEY = "ops_session"
+
+
+class RequiredStepsWithDefaults:
+    """The required steps, and what ops-session does on top of them by default, inline.
+
+    Besides the required steps, it shows the app the id it runs under in the request's session
+    header when that id was generated or replaced (`update_request_header`), checks the log
+    level before it would log an invalid id at debug level (its length, never its value), and
+    keeps the session in the scope's state (`request.state`). Where ops-session misses a goal
+    against the required steps, its distance from this row is what it adds beyond that
+    behaviour.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        headers = scope["headers"]
+        raw = None
+        for name, value in headers:
+            if len(name) == HEADER_LENGTH and (name == HEADER_KEY or name.lower() == HEADER_KEY):
+                raw = value
+                break
+        incoming = None if raw is None else raw.decode("latin-1")
+        context = new_instance(SessionContext)
+        if incoming and valid_id(incoming):
+            set_session_id(context, incoming)
+            response_header = (HEADER_KEY, raw)
+        else:
+            if incoming and _logger.isEnabledFor(logging.DEBUG):
+                _logger.debug("Invalid session header (%d characters).", len(incoming))
+            session_id = generate_session_id()
+            set_session_id(context, session_id)
+            response_header = (HEADER_KEY, session_id.encode("latin-1"))
+            if raw is None:
+                scope["headers"] = [*headers, response_header]
+            else:
+                # Every copy in any case gives way; none comes before the first one read.
+                first = headers.index((name, raw))
+                kept = headers[:first]
+                for pair in headers[first + 1 :]:
+                    if len(pair[0]) != HEADER_LENGTH or pair[0].lower() != HEADER_KEY:
+                        kept.append(pair)
+                kept.append(response_header)
+                scope["headers"] = kept
+        set_session_attributes(context, None)
+        scope["state"][STATE_KEY] = context
+
+        def send_with_header(message: MutableMapping[str, Any]) -> Awaitable[None]:
+            if message["type"] == "http.response.start":
+                headers = message["headers"]
+                for name, _ in headers:
+                    if len(name) == HEADER_LENGTH and name.lower() == HEADER_KEY:
+                        break
+                else:
+                    message = dict(message)
+                    message["headers"] = [*headers, response_header]
+            return send(message)  # type: ignore[no-any-return]
+
+        token = _required_steps_session.set(context)
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            _required_steps_session.reset(token)
+
+
 _wsgi_floor_request: ContextVar[object] = ContextVar("benchmarks.wsgi_wsgi_floor_request")
 
 
@@ -233,6 +306,46 @@ class AnsweringWithTheId:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         incoming = environ.get(_ENVIRON_KEY)
         session_id = incoming if incoming and valid_id(incoming) else generate_session_id()
+        context = new_instance(SessionContext)
+        set_session_id(context, session_id)
+        set_session_attributes(context, None)
+        response_header = (SESSION_HEADER_NAME, session_id)
+
+        def start_response_with_header(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
+        ) -> Any:
+            for name, _ in headers:
+                if name.lower() == _HEADER_LOWER:
+                    break
+            else:
+                headers = [*headers, response_header]
+            return start_response(status, headers, exc_info)
+
+        request_context = contextvars.copy_context()
+        request_context.run(_current.set, context)
+        body = request_context.run(self.app, environ, start_response_with_header)
+        return BodyInContext(body, request_context)
+
+
+class WSGIRequiredStepsWithDefaults:
+    """The WSGI required steps, and what ops-session does on top of them by default, inline.
+
+    Besides the required steps, it shows the app the id it runs under in the environ when that
+    id was generated or replaced (`update_request_header`), and checks the log level before it
+    would log an invalid id at debug level (its length, never its value).
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        incoming = environ.get(_ENVIRON_KEY)
+        if incoming and valid_id(incoming):
+            session_id = incoming
+        else:
+            if incoming and _logger.isEnabledFor(logging.DEBUG):
+                _logger.debug("Invalid session header (%d characters).", len(incoming))
+            session_id = environ[_ENVIRON_KEY] = generate_session_id()
         context = new_instance(SessionContext)
         set_session_id(context, session_id)
         set_session_attributes(context, None)

@@ -40,6 +40,13 @@ _WEBSOCKET_POLICY_VIOLATION = 1008
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 # The response headers the session cookie's rules read (see `_cookie.py`).
 _COOKIE_RULE_HEADERS = frozenset({b"set-cookie", b"cache-control", b"vary"})
+_COOKIE_RULE_LENGTHS = frozenset(len(name) for name in _COOKIE_RULE_HEADERS)
+# The names `SessionCookie.headers_for` adds, as ASGI header names.
+_COOKIE_HEADER_KEYS = {
+    "Cache-Control": b"cache-control",
+    "Set-Cookie": b"set-cookie",
+    "Vary": b"vary",
+}
 
 
 class SessionMiddleware:
@@ -266,14 +273,16 @@ def _send_with_cookie(
             headers = message.get("headers")
             # The list the middleware built, ending with its header: the app did not set its own.
             if headers and headers[-1] is response_header:
-                app_headers = [
-                    (name.lower().decode("latin-1"), value.decode("latin-1"))
-                    for name, value in headers
-                    if name.lower() in _COOKIE_RULE_HEADERS
-                ]
+                app_headers = []
+                for name, value in headers:
+                    # Only names of those lengths are lowered and looked up.
+                    if len(name) in _COOKIE_RULE_LENGTHS and (lowered := name.lower()) in (
+                        _COOKIE_RULE_HEADERS
+                    ):
+                        app_headers.append((lowered.decode("latin-1"), value.decode("latin-1")))
                 secure = scope.get("scheme") in _SECURE_SCHEMES
                 for name, value in cookie.headers_for(session_id, secure, app_headers):
-                    headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+                    headers.append((_COOKIE_HEADER_KEYS[name], value.encode("latin-1")))
         return send(message)
 
     return send_with_cookie

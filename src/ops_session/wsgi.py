@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 # The response headers the session cookie's rules read (see `_cookie.py`).
 _COOKIE_RULE_HEADERS = frozenset({"set-cookie", "cache-control", "vary"})
+_SEQUENCES = (list, tuple)
 
 
 class SessionMiddleware:
@@ -76,14 +77,13 @@ class SessionMiddleware:
         incoming = environ.get(self._environ_key)
         # The common cases decided here rather than in `session_for`: one call less a request.
         plain_check = self._plain_check
-        plain_new_id = self._plain_new_id
         origin: int
         if incoming and plain_check is not None and plain_check(incoming):
             session_context = new_instance(SessionContext)
             set_id(session_context, incoming)
             set_attributes(session_context, policy.constant_attributes)
             origin = False
-        elif not incoming and plain_new_id is not None:
+        elif not incoming and (plain_new_id := self._plain_new_id) is not None:
             session_context = new_instance(SessionContext)
             set_id(session_context, plain_new_id())
             set_attributes(session_context, policy.constant_attributes)
@@ -145,7 +145,7 @@ class SessionMiddleware:
             # The server logs this traceback outside the session: the note names it there.
             note_session(error, session_context)
             raise
-        if isinstance(body, (list, tuple)):
+        if isinstance(body, _SEQUENCES):
             return body  # iterating it runs no app code, and servers may use its len()
         file_wrapper = environ.get("wsgi.file_wrapper")
         # `is not None` first: isinstance(None, type) costs a request hundreds of instructions.
