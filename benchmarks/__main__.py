@@ -386,7 +386,7 @@ def render(
         "Bytes still allocated (tracemalloc) after the requests, following a warm-up.",
         report.memory_table(growth),
         "## Reproduce",
-        "```sh\nmake bench                                # everything, about half an hour\n"
+        "```sh\nmake bench                                # everything, about an hour\n"
         ".venv/bin/python -m benchmarks --no-load   # without the real-server runs\n```",
     ]
     return "\n\n".join(parts) + "\n"
@@ -507,7 +507,7 @@ def instruction_parts(counts: dict[instructions.Row, float]) -> list[str]:
         "request's cost, start-up and warm-up subtracted. The cyclic garbage collector is off "
         "during the requests (its passes land every so many allocations, in one row's requests "
         "and not another's), and each row is counted under the hash seeds "
-        f"{', '.join(map(str, instructions.HASH_SEEDS))} (`PYTHONHASHSEED`) and the mean quoted: "
+        f"{', '.join(map(str, instructions.HASH_SEEDS))} (`PYTHONHASHSEED`) and the median quoted: "
         "under one seed, two rows running the same code can differ by 1 % of the request. "
         "Overheads are over the bare app with the same request; the last column divides one by "
         "the required steps' (`benchmarks/required.py`: the least a middleware with "

@@ -7,8 +7,8 @@ specialised its code; start-up, imports and the first requests cancel out. The c
 the cyclic garbage collector off before the requests (`gc.disable()`): its passes come every so
 many allocations, not per request, so that one lands in a row's requests and misses another's.
 The counts are of the code that runs, allocations included; the timings include the collector.
-Each row is counted under each of `HASH_SEEDS` (`PYTHONHASHSEED`), and the mean is quoted: a
-count under one seed repeats to within a few instructions.
+Each row is counted under each of `HASH_SEEDS` (`PYTHONHASHSEED`), and the median is quoted:
+a count under one seed repeats to within a few instructions.
 
 The children import only the app, the middleware and what a row names (Mirascope, the peers,
 every integration module of ops-session), so that a row that imports something measures what
@@ -37,9 +37,10 @@ from typing import Any
 
 WARM_UP = 200
 REQUESTS = 800
-# Each row is counted once per hash seed, and the mean is quoted: under one seed, two rows that
-# run the same code can differ by 1 % of the request (3,000 instructions under Flask), as the
-# dicts and caches of that seed happen to collide; over three, by about a tenth of that.
+# Each row is counted once per hash seed, and the median is quoted: under one seed, two rows
+# that run the same code can differ by 1 % of the request (3,000 instructions under Flask), as
+# the dicts and caches of that seed happen to collide; the median of three is far closer, and
+# one run that goes astray does not move it.
 HASH_SEEDS = (1, 2, 3)
 VALID = "valid id"
 MISSING = "no id"
@@ -326,7 +327,7 @@ def count(name: str, n: int, seed: int = HASH_SEEDS[0]) -> int:
 
 def per_request(name: str, requests: int = REQUESTS) -> float:
     """Instructions one request of row `name` costs, start-up and warm-up subtracted."""
-    return statistics.fmean(
+    return statistics.median(
         (count(name, WARM_UP + requests, seed) - count(name, WARM_UP, seed)) / requests
         for seed in HASH_SEEDS
     )

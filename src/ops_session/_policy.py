@@ -249,6 +249,15 @@ class SessionPolicy(Generic[RequestT]):
                 return None
         return self._session(self._new_id(), True, request)
 
+    def plain_replacement_id(self, incoming: str) -> str | None:
+        """The id of a request whose header id `accepts` refused, where `plain_decisions` gave
+        both values (no other place to read an id from): a new one, or `None` to reject. Its
+        session's attributes are `constant_attributes`, and its origin true, as
+        `replacement_session` would decide, one call and one tuple cheaper."""
+        if logger.isEnabledFor(logging.DEBUG):
+            self._log_invalid(self._header_place, incoming)
+        return None if self.reject_invalid else self._new_id()
+
     def _session(
         self, session_id: str, origin: int, request: RequestT
     ) -> tuple[SessionContext, int]:

@@ -31,7 +31,6 @@ _AnyASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 STATE_KEY = "ops_session"
 """Key of the request's `SessionContext` in `scope["state"]` (Starlette's `request.state`)."""
 
-_SESSION_SCOPES = frozenset({"http", "websocket"})
 # Every message that starts a response, including the websocket denial response extension.
 _RESPONSE_START = frozenset(
     {"http.response.start", "websocket.accept", "websocket.http.response.start"}
@@ -94,7 +93,8 @@ class SessionMiddleware:
 
     # `Any`: frameworks type the scope and messages their own way (see `_AnyASGIApp`).
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] not in _SESSION_SCOPES:
+        scope_type = scope["type"]
+        if scope_type != "http" and scope_type != "websocket":
             await self.app(scope, receive, send)
             return
 
@@ -128,6 +128,16 @@ class SessionMiddleware:
                 context = new_instance(SessionContext)
                 set_id(context, incoming)
                 set_attributes(context, policy.constant_attributes)
+            elif (plain_new_id := self._plain_new_id) is not None:  # no other place to look
+                # Refused, or empty: an empty value counts as missing.
+                session_id = policy.plain_replacement_id(incoming) if incoming else plain_new_id()
+                if session_id is None:
+                    await self._reject(scope, receive, send)
+                    return
+                context = new_instance(SessionContext)
+                set_id(context, session_id)
+                set_attributes(context, policy.constant_attributes)
+                origin = True
             else:
                 decision = (
                     policy.session_for(incoming, scope)
@@ -222,7 +232,7 @@ class SessionMiddleware:
 
         token = activate(context)
         attach_baggage = policy.attach_baggage
-        baggage_token = None if attach_baggage is None else attach_baggage(context.id)
+        baggage_token = attach_baggage and attach_baggage(context.id)
         try:
             if request_listeners:
                 notify_request_started(context)

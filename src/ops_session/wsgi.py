@@ -83,9 +83,12 @@ class SessionMiddleware:
             set_id(session_context, incoming)
             set_attributes(session_context, policy.constant_attributes)
             origin = False
-        elif not incoming and (plain_new_id := self._plain_new_id) is not None:
+        elif (plain_new_id := self._plain_new_id) is not None:  # no other place to look
+            session_id = plain_new_id() if not incoming else policy.plain_replacement_id(incoming)
+            if session_id is None:
+                return self._reject(environ, start_response)
             session_context = new_instance(SessionContext)
-            set_id(session_context, plain_new_id())
+            set_id(session_context, session_id)
             set_attributes(session_context, policy.constant_attributes)
             origin = True
         else:
