@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -48,6 +49,7 @@ pytestmark = [pytest.mark.servers, pytest.mark.anyio]
 
 CONCURRENT_WORKFLOWS = 20
 RESULT_TIMEOUT = 120  # twenty workflows at once on a busy 2-core machine
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=60)
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +214,13 @@ async def test_concurrent_workflows_each_keep_their_own_session(temporal_target:
         async def one(number: int) -> tuple[str, list[str]]:
             with session(id=f"chat-{number}"):
                 seen = await client.execute_workflow(
-                    ContinuedWorkflow.run, [], id=f"wf-{uuid.uuid4()}", task_queue=queue
+                    ContinuedWorkflow.run,
+                    [],
+                    id=f"wf-{uuid.uuid4()}",
+                    task_queue=queue,
+                    # Twenty at once on a starved machine: a workflow task taking longer than the
+                    # default 10 s would be timed out and run again, over and over.
+                    task_timeout=WORKFLOW_TASK_TIMEOUT,
                 )
             return f"chat-{number}", seen
 
