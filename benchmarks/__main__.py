@@ -386,7 +386,7 @@ def render(
         "Bytes still allocated (tracemalloc) after the requests, following a warm-up.",
         report.memory_table(growth),
         "## Reproduce",
-        "```sh\nmake bench                                # everything, about an hour\n"
+        "```sh\nmake bench                                # everything: an hour and a half\n"
         ".venv/bin/python -m benchmarks --no-load   # without the real-server runs\n```",
     ]
     return "\n\n".join(parts) + "\n"
