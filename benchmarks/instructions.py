@@ -1,14 +1,16 @@
 """Instructions per request, counted under cachegrind: figures that a noisy machine cannot swing.
 
 Each configuration runs in a child python under `valgrind --tool=cachegrind --cache-sim=no`,
-twice: `WARM_UP` requests, then `WARM_UP + requests`. The difference of the two totals, over
-`requests`, is what one request costs once the process has started and the interpreter has
-specialised its code; start-up, imports and the first requests cancel out. The children turn
-the cyclic garbage collector off before the requests (`gc.disable()`): its passes come every so
-many allocations, not per request, so that one lands in a row's requests and misses another's.
-The counts are of the code that runs, allocations included; the timings include the collector.
-Each row is counted under each of `HASH_SEEDS` (`PYTHONHASHSEED`), and the median is quoted:
-a count under one seed repeats to within a few instructions.
+which builds it, serves `WARM_UP` requests, and then forks twice: one process serves no request
+and one serves `requests`, each exiting at once. Both start from the same state, so the
+difference of their totals, over `requests`, is what one request costs once the process has
+started and the interpreter has specialised its code; start-up, imports and the warm-up cancel
+out, and the start-up is paid once. The cyclic garbage collector is off during the requests
+(`gc.disable()`): its passes come every so many allocations, not per request, so that one lands
+in a row's requests and misses another's. The counts are of the code that runs, allocations
+included; the timings include the collector. Each row is counted under each of `HASH_SEEDS`
+(`PYTHONHASHSEED`), and the median is quoted: a count under one seed repeats to within a few
+instructions.
 
 The children import only the app, the middleware and what a row names (Mirascope, the peers,
 every integration module of ops-session), so that a row that imports something measures what
@@ -280,7 +282,12 @@ def wsgi_requests(row: Row) -> Callable[[int], None]:
 
 
 def child(name: str, n: int) -> None:
-    """Build the row named `name` and serve it `n` requests (the process valgrind counts)."""
+    """Build the row named `name`, serve it `WARM_UP` requests, then fork twice: one child
+    serves no request and one serves `n`, each exiting at once. Prints `requests pid` for each.
+
+    The two children start from the same state, so the difference of their counts is what the
+    `n` requests cost, whatever start-up, imports and the warm-up cost.
+    """
     (row,) = [row for row in rows() if row.name == name]
     _import_what_the_row_names(row)
     run = asgi_requests(row) if row.kind == "ASGI" else wsgi_requests(row)
@@ -288,12 +295,20 @@ def child(name: str, n: int) -> None:
     # object the heap holds (Mirascope's imports make it large): one lands in a row's requests
     # and misses another's, moving rows by thousands of instructions per request.
     gc.disable()
-    run(n)
+    run(min(n, WARM_UP))
+    for requests in (0, n):
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            run(requests)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(requests, pid, flush=True)
 
 
-# The parent: count each row twice under cachegrind.
+# The parent: count each row's two children under cachegrind.
 
-_TOTAL = re.compile(rb"I\s+refs:\s+([\d,]+)")
+_TOTAL = re.compile(rb"==(\d+)==\s+I\s+refs:\s+([\d,]+)")
 
 
 def valgrind_available() -> bool:
@@ -301,7 +316,7 @@ def valgrind_available() -> bool:
 
 
 def count(name: str, n: int, seed: int = HASH_SEEDS[0]) -> int:
-    """Instructions that a child serving `n` requests of row `name` runs, start-up included."""
+    """Instructions that `n` requests of row `name` run, under one hash seed."""
     command = [
         "valgrind",
         "--tool=cachegrind",
@@ -315,22 +330,20 @@ def count(name: str, n: int, seed: int = HASH_SEEDS[0]) -> int:
         str(n),
     ]
     environment = {**os.environ, "PYTHONHASHSEED": str(seed)}
-    done = subprocess.run(command, capture_output=True, env=environment, timeout=600, check=False)
-    match = _TOTAL.search(done.stderr)
-    if done.returncode != 0 or match is None:
+    done = subprocess.run(command, capture_output=True, env=environment, timeout=900, check=False)
+    totals = {int(pid): int(total.replace(b",", b"")) for pid, total in _TOTAL.findall(done.stderr)}
+    children = dict(line.split() for line in done.stdout.decode().splitlines())
+    if done.returncode != 0 or set(children) != {"0", str(n)}:
         raise RuntimeError(
             f"Counting {name!r} under cachegrind failed ({done.returncode}):\n"
             + done.stderr.decode(errors="replace")[-2000:]
         )
-    return int(match.group(1).replace(b",", b""))
+    return totals[int(children[str(n)])] - totals[int(children["0"])]
 
 
 def per_request(name: str, requests: int = REQUESTS) -> float:
-    """Instructions one request of row `name` costs, start-up and warm-up subtracted."""
-    return statistics.median(
-        (count(name, WARM_UP + requests, seed) - count(name, WARM_UP, seed)) / requests
-        for seed in HASH_SEEDS
-    )
+    """Instructions one request of row `name` costs: the median over `HASH_SEEDS`."""
+    return statistics.median(count(name, requests, seed) / requests for seed in HASH_SEEDS)
 
 
 def measure(selected: Sequence[Row], requests: int = REQUESTS) -> dict[Row, float]:
