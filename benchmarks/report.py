@@ -97,7 +97,7 @@ def memory_table(growth: Sequence[Growth]) -> str:
         [g.name, f"{g.requests:,}", f"{g.after - g.before:,}", f"{g.per_request:.4f}"]
         for g in growth
     ]
-    return table(["configuration", "requests", "bytes retained", "bytes per request"], rows)
+    return table(["configuration", "requests", "bytes grown", "bytes per request"], rows)
 
 
 def machine() -> str:

@@ -170,6 +170,9 @@ class RequiredStepsMiddleware:
 
 _logger = logging.getLogger("benchmarks.required")
 STATE_KEY = "ops_session"
+RESPONSE_START = frozenset(
+    {"http.response.start", "websocket.accept", "websocket.http.response.start"}
+)
 
 
 class RequiredStepsWithDefaults:
@@ -177,21 +180,29 @@ class RequiredStepsWithDefaults:
 
     Besides the required steps, it shows the app the id it runs under in the request's session
     header when that id was generated or replaced (`update_request_header`), checks the log
-    level before it would log an invalid id at debug level (its length, never its value), and
-    keeps the session in the scope's state (`request.state`). Where ops-session misses a goal
-    against the required steps, its distance from this row is what it adds beyond that
-    behaviour.
+    level before it would log an invalid id at debug level (its length, never its value),
+    keeps the session in the scope's state (`request.state`), gives websockets a session and
+    their handshake responses the header, and takes header lists as the ASGI spec allows them:
+    any iterable, on the request and the response (an iterator is read once, so it is kept as a
+    list), and a scope without them. Where ops-session misses a goal against the required
+    steps, its distance from this row is what it adds beyond that behaviour.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        scope_type = scope["type"]
+        if scope_type != "http" and scope_type != "websocket":
             await self.app(scope, receive, send)
             return
 
-        headers = scope["headers"]
+        try:
+            headers = scope["headers"]
+        except KeyError:
+            headers = ()
+        if type(headers) is not list:
+            headers = scope["headers"] = list(headers)
         raw = None
         for name, value in headers:
             if len(name) == HEADER_LENGTH and (name == HEADER_KEY or name.lower() == HEADER_KEY):
@@ -223,8 +234,15 @@ class RequiredStepsWithDefaults:
         scope["state"][STATE_KEY] = context
 
         def send_with_header(message: MutableMapping[str, Any]) -> Awaitable[None]:
-            if message["type"] == "http.response.start":
-                headers = message["headers"]
+            if message["type"] in RESPONSE_START:
+                try:
+                    headers = message["headers"]
+                except KeyError:
+                    headers = []
+                if type(headers) is not list:
+                    headers = list(headers)
+                    message = dict(message)
+                    message["headers"] = headers
                 for name, _ in headers:
                     if len(name) == HEADER_LENGTH and name.lower() == HEADER_KEY:
                         break
