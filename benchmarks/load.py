@@ -53,7 +53,7 @@ def gunicorn_sync(app: str, port: int) -> list[str]:
     # Not tools.loopback's gunicorn_command: that one runs the threaded worker.
     return [
         sys.executable, "-m", "gunicorn", app, "--bind", f"{HOST}:{port}", "--workers", "1",
-        "--worker-class", "sync", "--log-level", "warning",
+        "--worker-class", "sync", "--log-level", "warning", "--graceful-timeout", "2",
     ]  # fmt: skip
 
 
