@@ -153,7 +153,7 @@ bench: $(BENCH_STAMP)
 	tools/system_deps.sh $(BENCH_SYSTEM_DEPS)
 	$(BIN)/python -m benchmarks
 
-# Only the instruction counts per request (cachegrind), a few minutes: the figure to optimize by.
+# Only the instruction counts per request (cachegrind, about half an hour): what to optimize by.
 bench-instructions: $(BENCH_STAMP)
 	tools/system_deps.sh $(BENCH_SYSTEM_DEPS)
 	$(BIN)/python -m benchmarks.instructions

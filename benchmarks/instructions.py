@@ -17,7 +17,12 @@ every integration module of ops-session), so that a row that imports something m
 importing it costs the request.
 
 `python -m benchmarks.instructions` prints the table alone (`--only TEXT` keeps the rows whose
-name contains TEXT, with their bare app); `make bench` adds it to docs/benchmarks.md.
+name contains TEXT, with their bare app); `make bench` adds it to docs/benchmarks.md. Each row's
+count is kept in `.bench-cache/`, under a fingerprint of what it depends on (the code of
+ops-session and of the modules the children run, the measured packages' versions, Python, the
+method): a count is deterministic, so a run that stopped part-way, or one after `--only`,
+counts only the rest. The children run with the same few environment variables whoever starts
+them (see `count`).
 """
 
 from __future__ import annotations
@@ -25,16 +30,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
 import importlib
+import importlib.metadata
+import importlib.util
+import json
 import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 WARM_UP = 200
@@ -44,6 +55,10 @@ REQUESTS = 800
 # the dicts and caches of that seed happen to collide; the median of three is far closer, and
 # one run that goes astray does not move it.
 HASH_SEEDS = (1, 2, 3)
+BENCHMARKS = Path(__file__).resolve().parent
+CACHE = BENCHMARKS.parent / ".bench-cache"
+# The packages whose code the rows run besides ops-session's.
+MEASURED_PACKAGES = ("starlette", "flask", "werkzeug", "asgi-correlation-id", "mirascope")
 VALID = "valid id"
 MISSING = "no id"
 INVALID = "invalid id"
@@ -311,6 +326,11 @@ def child(name: str, n: int) -> None:
 _TOTAL = re.compile(rb"==(\d+)==\s+I\s+refs:\s+([\d,]+)")
 
 
+_PATH = "/usr/local/bin:/usr/bin:/bin"
+_ARGUMENT_WIDTH = 120
+_VALGRIND = shutil.which("valgrind") or "valgrind"
+
+
 def valgrind_available() -> bool:
     return shutil.which("valgrind") is not None
 
@@ -318,7 +338,7 @@ def valgrind_available() -> bool:
 def count(name: str, n: int, seed: int = HASH_SEEDS[0]) -> int:
     """Instructions that `n` requests of row `name` run, under one hash seed."""
     command = [
-        "valgrind",
+        _VALGRIND,
         "--tool=cachegrind",
         "--cache-sim=no",
         "--cachegrind-out-file=/dev/null",
@@ -326,11 +346,22 @@ def count(name: str, n: int, seed: int = HASH_SEEDS[0]) -> int:
         "-m",
         "benchmarks.instructions",
         "--child",
-        name,
+        name.ljust(_ARGUMENT_WIDTH),  # every row's argument the same size, as the environment
         str(n),
     ]
-    environment = {**os.environ, "PYTHONHASHSEED": str(seed)}
-    done = subprocess.run(command, capture_output=True, env=environment, timeout=900, check=False)
+    # The same few variables whoever runs the count: the environment is copied onto the heap, so
+    # its size moves every later object's address, and the hashes of objects hashed by address
+    # (each ContextVar's, in every Context lookup) with it: a count under the caller's own
+    # environment moved by 400 instructions a request between two shells.
+    environment = {"PATH": _PATH, "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": str(seed)}
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        env=environment,
+        cwd=BENCHMARKS.parent,
+        timeout=900,
+        check=False,
+    )
     totals = {int(pid): int(total.replace(b",", b"")) for pid, total in _TOTAL.findall(done.stderr)}
     children = dict(line.split() for line in done.stdout.decode().splitlines())
     if done.returncode != 0 or set(children) != {"0", str(n)}:
@@ -346,11 +377,39 @@ def per_request(name: str, requests: int = REQUESTS) -> float:
     return statistics.median(count(name, requests, seed) / requests for seed in HASH_SEEDS)
 
 
+def fingerprint(requests: int) -> str:
+    """What a count depends on: the code it runs, the packages, Python, and the method."""
+    spec = importlib.util.find_spec("ops_session")
+    assert spec is not None and spec.origin is not None
+    source = Path(spec.origin).parent
+    digest = hashlib.sha256(f"{sys.version} {WARM_UP} {requests} {HASH_SEEDS}".encode())
+    for package in MEASURED_PACKAGES:
+        digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
+    children_run = [BENCHMARKS / name for name in ("__init__.py", "instructions.py", "required.py")]
+    for path in [*sorted(source.rglob("*.py")), *children_run]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def measure(selected: Sequence[Row], requests: int = REQUESTS) -> dict[Row, float]:
-    """Instructions per request of each row, two children at a time."""
+    """Instructions per request of each row, two children at a time, each row's figure kept in
+    `CACHE` as soon as it is counted and taken from there when the fingerprint matches."""
+    kept = CACHE / f"instructions-{fingerprint(requests)}.json"
+    known: dict[str, float] = json.loads(kept.read_text()) if kept.exists() else {}
+    lock = threading.Lock()
+
+    def counted(row: Row) -> float:
+        if row.name not in known:
+            value = per_request(row.name, requests)
+            with lock:
+                known[row.name] = value
+                CACHE.mkdir(exist_ok=True)
+                kept.write_text(json.dumps(known, indent=1))
+        return known[row.name]
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        counts = pool.map(lambda row: per_request(row.name, requests), selected)
-        return dict(zip(selected, counts, strict=True))
+        return dict(zip(selected, pool.map(counted, selected), strict=True))
 
 
 def overhead(counts: dict[Row, float], row: Row) -> float:
@@ -388,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=REQUESTS)
     options = parser.parse_args(argv)
     if options.child:
-        child(options.child[0], int(options.child[1]))
+        child(options.child[0].rstrip(), int(options.child[1]))
         return 0
     if not valgrind_available():
         parser.error("valgrind is not installed: `make bench` installs it (Debian's valgrind)")
