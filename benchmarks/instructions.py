@@ -328,15 +328,20 @@ _TOTAL = re.compile(rb"==(\d+)==\s+I\s+refs:\s+([\d,]+)")
 
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 _ARGUMENT_WIDTH = 120
-_VALGRIND = shutil.which("valgrind") or "valgrind"
+# By its full path: the children's fixed PATH need not hold the caller's valgrind.
+_VALGRIND = shutil.which("valgrind")
 
 
 def valgrind_available() -> bool:
-    return shutil.which("valgrind") is not None
+    return _VALGRIND is not None
 
 
 def count(name: str, n: int, seed: int = HASH_SEEDS[0]) -> int:
     """Instructions that `n` requests of row `name` run, under one hash seed."""
+    if _VALGRIND is None:
+        raise RuntimeError(
+            "valgrind is not installed: `make bench` installs it (Debian's valgrind)"
+        )
     command = [
         _VALGRIND,
         "--tool=cachegrind",
