@@ -13,6 +13,7 @@ from ._core import (
     note_session,
     notify_request_started,
     request_listeners,
+    require_session,
 )
 from ._options import SessionOptions
 from ._policy import FROM_QUERY, SessionPolicy, new_instance, set_attributes, set_id
@@ -78,7 +79,15 @@ class SessionMiddleware:
     """
 
     # Nothing per request lives on the middleware: each request's state stays in its own call.
-    __slots__ = ("app", "policy", "_header_key", "_header_length", "_plain_check", "_plain_new_id")
+    __slots__ = (
+        "app",
+        "policy",
+        "_inner",
+        "_header_key",
+        "_header_length",
+        "_plain_check",
+        "_plain_new_id",
+    )
 
     def __init__(self, app: _AnyASGIApp, **options: Unpack[SessionOptions[Scope]]) -> None:
         self.app = app
@@ -90,6 +99,11 @@ class SessionMiddleware:
         self._header_length = len(self._header_key)
         # The common cases, decided here rather than in `session_for`: one call less a request.
         self._plain_check, self._plain_new_id = self.policy.plain_decisions()
+        # What each request's session runs: the app, inside the baggage layer when that is on,
+        # so that a request pays for the option only when it is set.
+        self._inner: _AnyASGIApp = app
+        if (attach_baggage := self.policy.attach_baggage) is not None:
+            self._inner = _with_session_baggage(app, attach_baggage, self.policy.detach_baggage)
 
     # `Any`: frameworks type the scope and messages their own way (see `_AnyASGIApp`).
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -167,33 +181,17 @@ class SessionMiddleware:
                 # The scope is changed in place, as uvicorn and Starlette's router do, so that
                 # what the app writes into it (route, endpoint, path_params) reaches the layers
                 # outside this one; only the header list is new, the server's is left as it was.
-                if raw_incoming is None:
-                    scope["headers"] = [*request_headers, response_header]
-                else:
-                    # Every copy of the header, in any case, gives way to the effective id. The
-                    # pairs before the one read hold none: the read stopped there.
-                    try:
-                        first = request_headers.index((name, raw_incoming))
-                    except ValueError:  # pairs that are not tuples: look at every one
-                        first = 0
-                    kept = request_headers[:first]
-                    for pair in request_headers[first:]:
-                        if len(pair[0]) != length or pair[0].lower() != header_key:
-                            kept.append(pair)
-                    kept.append(response_header)
-                    scope["headers"] = kept
-        server_send: Send = send
+                scope["headers"] = (
+                    [*request_headers, response_header]
+                    if raw_incoming is None
+                    else _replacing_the_header(
+                        request_headers, (name, raw_incoming), response_header
+                    )
+                )
         if policy.per_response:
             # Wrapped around the server's send, inside the header's wrapper: decided as the
             # response starts, from the scope as the layers inside this one left it.
-            cookie = policy.session_cookie
-            # A link can carry a query parameter to anyone: such an id never goes into the cookie.
-            if cookie is not None and origin != FROM_QUERY:
-                server_send = _send_with_cookie(
-                    server_send, cookie, context.id, scope, response_header
-                )
-            if policy.attributes is not None:
-                server_send = _send_watching_the_client(server_send, scope, policy)
+            send = _send_for_the_response(send, scope, policy, context.id, origin, response_header)
         # The per-request state dict (Starlette's request.state) that layers outside this one
         # share, so that a server-error handler can still name the session after it closed.
         try:
@@ -228,22 +226,18 @@ class SessionMiddleware:
                     # A new message: the app may send the same dict again for another request.
                     message = dict(message)
                     message["headers"] = [*headers, response_header]
-            return server_send(message)
+            return send(message)  # type: ignore[no-any-return]  # the server's, typed by none
 
         token = activate(context)
-        attach_baggage = policy.attach_baggage
-        baggage_token = attach_baggage and attach_baggage(context.id)
         try:
             if request_listeners:
                 notify_request_started(context)
-            await self.app(scope, receive, send_with_session_header)
+            await self._inner(scope, receive, send_with_session_header)
         except Exception as error:
             # The server logs this traceback after the session closed: the note names it there.
             note_session(error, context)
             raise
         finally:
-            if baggage_token is not None:
-                policy.detach_baggage(baggage_token)
             deactivate(token)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -263,6 +257,71 @@ class SessionMiddleware:
             headers.append((b"set-cookie", clearing.encode("latin-1")))
         await send({"type": "http.response.start", "status": 400, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_session_baggage(
+    app: _AnyASGIApp,
+    attach: Callable[[str], object | None],
+    detach: Callable[[Any], None],
+) -> _AnyASGIApp:
+    """Run `app` with the current session's id in OpenTelemetry baggage (the `baggage` option).
+
+    `attach` (`SessionPolicy.attach_baggage`) asks the outgoing rule whether the id goes in, and
+    gives `None` when it does not; otherwise the entry is detached as the app returns, whatever
+    it raised.
+    """
+
+    async def app_with_session_baggage(scope: Any, receive: Any, send: Any) -> None:
+        token = attach(require_session().id)
+        try:
+            await app(scope, receive, send)
+        finally:
+            if token is not None:
+                detach(token)
+
+    return app_with_session_baggage
+
+
+def _replacing_the_header(
+    request_headers: list[tuple[bytes, bytes]],
+    read: tuple[bytes, bytes],
+    effective: tuple[bytes, bytes],
+) -> list[tuple[bytes, bytes]]:
+    """The request's headers with `effective` in place of every copy of the session header.
+
+    `read` is the pair the middleware read the refused id from: the first copy, in any case, so
+    the pairs before it hold none.
+    """
+    key = effective[0]
+    length = len(key)
+    try:
+        first = request_headers.index(read)
+    except ValueError:  # pairs that are not tuples: look at every one
+        first = 0
+    kept = request_headers[:first]
+    for pair in request_headers[first:]:
+        if len(pair[0]) != length or pair[0].lower() != key:
+            kept.append(pair)
+    kept.append(effective)
+    return kept
+
+
+def _send_for_the_response(
+    send: Send,
+    scope: Scope,
+    policy: SessionPolicy[Scope],
+    session_id: str,
+    origin: int,
+    response_header: tuple[bytes, bytes],
+) -> Send:
+    """Wrap the server's `send` for the options that act as the response starts (`per_response`)."""
+    cookie = policy.session_cookie
+    # A link can carry a query parameter to anyone: such an id never goes into the cookie.
+    if cookie is not None and origin != FROM_QUERY:
+        send = _send_with_cookie(send, cookie, session_id, scope, response_header)
+    if policy.attributes is not None:
+        send = _send_watching_the_client(send, scope, policy)
+    return send
 
 
 def _send_with_cookie(

@@ -263,9 +263,6 @@ class _SessionBody:
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
-        return self._chunks()
-
-    def _chunks(self) -> Iterator[bytes]:
         # A generator rather than __next__: no new frame per chunk, and the end of the body
         # raises no StopIteration through a handler of ours.
         run, iterator = self._context.run, self._iterator
