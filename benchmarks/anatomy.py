@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from contextvars import ContextVar
 from typing import Any
 
 from starlette.middleware import Middleware
@@ -41,14 +40,12 @@ from .asgi_apps import (
     starlette,
     valid_id,
 )
-from .required import AnsweringWithTheId
+from .required import SESSION_VARIABLE, AnsweringWithTheId
 from .timing import Result, paired_median
 from .wsgi_apps import BodyInContext, WSGIApp
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
-
-_current: ContextVar[object] = ContextVar("benchmarks.anatomy")
 
 
 class ReadingTheHeader:
@@ -72,11 +69,11 @@ class ReadingTheHeader:
         def send_through(message: Message) -> Awaitable[None]:
             return send(message)
 
-        token = _current.set(incoming)
+        token = SESSION_VARIABLE.set(incoming)
         try:
             await self.app(scope, receive, send_through)
         finally:
-            _current.reset(token)
+            SESSION_VARIABLE.reset(token)
 
 
 class CheckingIt:
@@ -105,11 +102,11 @@ class CheckingIt:
         def send_through(message: Message) -> Awaitable[None]:
             return send(message)
 
-        token = _current.set(context)
+        token = SESSION_VARIABLE.set(context)
         try:
             await self.app(scope, receive, send_through)
         finally:
-            _current.reset(token)
+            SESSION_VARIABLE.reset(token)
 
 
 REQUIRED_STEPS = "+ add the header to the response: the required steps, and no more"
@@ -156,7 +153,7 @@ class CheckingTheId:
             return start_response(status, headers, exc_info)
 
         request_context = contextvars.copy_context()
-        request_context.run(_current.set, context)
+        request_context.run(SESSION_VARIABLE.set, context)
         body = request_context.run(self.app, environ, start_response_through)
         return BodyInContext(body, request_context)
 

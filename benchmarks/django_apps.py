@@ -8,7 +8,6 @@ configured them before) and builds one `WSGIHandler` per configuration, each loa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 from typing import Any
 
 import django
@@ -21,7 +20,13 @@ from django.urls import path
 from ops_session import SESSION_HEADER_NAME, SessionContext, generate_session_id
 
 from .asgi_apps import VALID_ID
-from .required import new_instance, set_session_attributes, set_session_id, valid_id
+from .required import (
+    SESSION_VARIABLE,
+    new_instance,
+    set_session_attributes,
+    set_session_id,
+    valid_id,
+)
 from .wsgi_apps import STREAMED_CHUNKS, WSGIApp, environ
 
 
@@ -67,8 +72,6 @@ if not settings.configured:
     )
     django.setup()
 
-_floor_request: ContextVar[object] = ContextVar("benchmarks.django_floor_request")
-
 
 class PassThroughMiddleware:
     """The least a Django session middleware does: make a value current around the view.
@@ -81,15 +84,14 @@ class PassThroughMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        token = _floor_request.set(request)
+        token = SESSION_VARIABLE.set(request)
         try:
             return self.get_response(request)
         finally:
-            _floor_request.reset(token)
+            SESSION_VARIABLE.reset(token)
 
 
 _META_KEY = "HTTP_" + SESSION_HEADER_NAME.upper().replace("-", "_")
-_required_steps_session: ContextVar[SessionContext] = ContextVar("benchmarks.django_required")
 
 
 class RequiredStepsMiddleware:
@@ -111,11 +113,11 @@ class RequiredStepsMiddleware:
         context = new_instance(SessionContext)
         set_session_id(context, session_id)
         set_session_attributes(context, None)
-        token = _required_steps_session.set(context)
+        token = SESSION_VARIABLE.set(context)
         try:
             response = self.get_response(request)
         finally:
-            _required_steps_session.reset(token)
+            SESSION_VARIABLE.reset(token)
         if not response.has_header(SESSION_HEADER_NAME):
             response[SESSION_HEADER_NAME] = session_id
         return response

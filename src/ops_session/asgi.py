@@ -297,9 +297,10 @@ def _replacing_the_header(
     try:
         first = request_headers.index(read)
     except ValueError:  # pairs that are not tuples: look at every one
-        first = 0
-    kept = request_headers[:first]
-    for pair in request_headers[first:]:
+        kept, rest = [], request_headers
+    else:
+        kept, rest = request_headers[:first], request_headers[first + 1 :]
+    for pair in rest:
         if len(pair[0]) != length or pair[0].lower() != key:
             kept.append(pair)
     kept.append(effective)

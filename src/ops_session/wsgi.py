@@ -254,13 +254,13 @@ _END: Any = object()
 class _SessionBody:
     """The app's response body, iterated and closed inside the request's Context."""
 
-    __slots__ = ("_body", "_context", "_iterator", "_closed")
+    __slots__ = ("_body", "_context", "_iterator")
 
     def __init__(self, body: Iterable[bytes], context: contextvars.Context) -> None:
-        self._body = body
+        # None once closed: the app's close() runs once, whether iteration or the server ends it.
+        self._body: Iterable[bytes] | None = body
         self._context = context
         self._iterator: Iterator[bytes] = context.run(iter, body)
-        self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
         # A generator rather than __next__: no new frame per chunk, and the end of the body
@@ -275,9 +275,7 @@ class _SessionBody:
             raise
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
         close = getattr(self._body, "close", None)
         if close is not None:
+            self._body = None
             self._context.run(close)
