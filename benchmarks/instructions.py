@@ -8,9 +8,9 @@ started and the interpreter has specialised its code; start-up, imports and the 
 out, and the start-up is paid once. The cyclic garbage collector is off during the requests
 (`gc.disable()`): its passes come every so many allocations, not per request, so that one lands
 in a row's requests and misses another's. The counts are of the code that runs, allocations
-included; the timings include the collector. Each row is counted under each of `HASH_SEEDS`
-(`PYTHONHASHSEED`), and the median is quoted: a count under one seed repeats to within a few
-instructions.
+included; the timings include the collector. Each row is counted in each of `SAMPLES`: a hash
+seed (`PYTHONHASHSEED`) and a heap layout of its own (`_shift_the_heap`); the median is quoted.
+A count in one sample repeats to within a few instructions.
 
 The children import only the app, the middleware and what a row names (Mirascope, the peers,
 every integration module of ops-session), so that a row that imports something measures what
@@ -50,11 +50,12 @@ from typing import Any
 
 WARM_UP = 200
 REQUESTS = 800
-# Each row is counted once per hash seed, and the median is quoted: under one seed, two rows
-# that run the same code can differ by 1 % of the request (3,000 instructions under Flask), as
-# the dicts and caches of that seed happen to collide; the median of three is far closer, and
-# one run that goes astray does not move it.
-HASH_SEEDS = (1, 2, 3)
+# Each row is counted once per sample, and the median is quoted. A sample is a hash seed and a
+# heap layout (see `_shift_the_heap`): under one of them, two rows that run the same code can
+# differ by 8 % of a middleware's overhead (1,800 instructions under Flask), as the dicts and
+# CPython's type-attribute cache happen to collide; the median of five is far closer, and one
+# sample that goes astray does not move it.
+SAMPLES = (1, 2, 3, 4, 5)
 BENCHMARKS = Path(__file__).resolve().parent
 CACHE = BENCHMARKS.parent / ".bench-cache"
 # The packages whose code the rows run besides ops-session's.
@@ -296,6 +297,21 @@ def wsgi_requests(row: Row) -> Callable[[int], None]:
     return run
 
 
+_ballast: list[str] = []
+
+
+def _shift_the_heap(sample: int) -> None:
+    """Allocate, and keep, a sample's own amount of small strings before the row's imports.
+
+    Everything imported after lands at addresses of the sample's own. CPython's type-attribute
+    cache is indexed by a type's version and the address of the attribute's name: when two
+    names a request looks up share a slot, each lookup walks the type's MRO instead, so a count
+    depends on where the imports landed, by up to 1,800 instructions a request under Flask.
+    Each sample's layout is another draw of that, and the median over the samples is quoted.
+    """
+    _ballast.extend(" " * (i % 97) for i in range(sample * 211))
+
+
 def child(name: str, n: int) -> None:
     """Build the row named `name`, serve it `WARM_UP` requests, then fork twice: one child
     serves no request and one serves `n`, each exiting at once. Prints `requests pid` for each.
@@ -304,6 +320,7 @@ def child(name: str, n: int) -> None:
     `n` requests cost, whatever start-up, imports and the warm-up cost.
     """
     (row,) = [row for row in rows() if row.name == name]
+    _shift_the_heap(int(os.environ["PYTHONHASHSEED"]))
     _import_what_the_row_names(row)
     run = asgi_requests(row) if row.kind == "ASGI" else wsgi_requests(row)
     # The collector's passes come every so many allocations, not per request, and walk every
@@ -336,8 +353,8 @@ def valgrind_available() -> bool:
     return _VALGRIND is not None
 
 
-def count(name: str, n: int, seed: int = HASH_SEEDS[0]) -> int:
-    """Instructions that `n` requests of row `name` run, under one hash seed."""
+def count(name: str, n: int, sample: int = SAMPLES[0]) -> int:
+    """Instructions that `n` requests of row `name` run, in one sample (hash seed and layout)."""
     if _VALGRIND is None:
         raise RuntimeError(
             "valgrind is not installed: `make bench` installs it (Debian's valgrind)"
@@ -358,7 +375,7 @@ def count(name: str, n: int, seed: int = HASH_SEEDS[0]) -> int:
     # its size moves every later object's address, and the hashes of objects hashed by address
     # (each ContextVar's, in every Context lookup) with it: a count under the caller's own
     # environment moved by 400 instructions a request between two shells.
-    environment = {"PATH": _PATH, "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": str(seed)}
+    environment = {"PATH": _PATH, "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": str(sample)}
     done = subprocess.run(
         command,
         capture_output=True,
@@ -378,8 +395,8 @@ def count(name: str, n: int, seed: int = HASH_SEEDS[0]) -> int:
 
 
 def per_request(name: str, requests: int = REQUESTS) -> float:
-    """Instructions one request of row `name` costs: the median over `HASH_SEEDS`."""
-    return statistics.median(count(name, requests, seed) / requests for seed in HASH_SEEDS)
+    """Instructions one request of row `name` costs: the median over `SAMPLES`."""
+    return statistics.median(count(name, requests, sample) / requests for sample in SAMPLES)
 
 
 def fingerprint(requests: int) -> str:
@@ -387,7 +404,7 @@ def fingerprint(requests: int) -> str:
     spec = importlib.util.find_spec("ops_session")
     assert spec is not None and spec.origin is not None
     source = Path(spec.origin).parent
-    digest = hashlib.sha256(f"{sys.version} {WARM_UP} {requests} {HASH_SEEDS}".encode())
+    digest = hashlib.sha256(f"{sys.version} {WARM_UP} {requests} {SAMPLES}".encode())
     for package in MEASURED_PACKAGES:
         digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
     children_run = [BENCHMARKS / name for name in ("__init__.py", "instructions.py", "required.py")]

@@ -13,6 +13,7 @@ from ._core import (
     note_session,
     notify_request_started,
     request_listeners,
+    require_session,
 )
 from ._options import SessionOptions
 from ._policy import FROM_QUERY, SessionPolicy, new_instance, set_attributes, set_id
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 # The response headers the session cookie's rules read (see `_cookie.py`).
 _COOKIE_RULE_HEADERS = frozenset({"set-cookie", "cache-control", "vary"})
-_SEQUENCES = (list, tuple)
+# A body of these types is returned as it is: iterating it runs no app code.
+_SEQUENCES = frozenset({list, tuple})
 
 
 class SessionMiddleware:
@@ -58,7 +60,15 @@ class SessionMiddleware:
     """
 
     # Nothing per request lives on the middleware: each request's state stays in its own call.
-    __slots__ = ("app", "policy", "_environ_key", "_header_lower", "_plain_check", "_plain_new_id")
+    __slots__ = (
+        "app",
+        "policy",
+        "_inner",
+        "_environ_key",
+        "_header_lower",
+        "_plain_check",
+        "_plain_new_id",
+    )
 
     def __init__(
         self, app: WSGIApplication, **options: Unpack[SessionOptions[WSGIEnvironment]]
@@ -71,37 +81,44 @@ class SessionMiddleware:
         self._environ_key = "HTTP_" + header_name.upper().replace("-", "_")
         self._header_lower = header_name.lower()
         self._plain_check, self._plain_new_id = self.policy.plain_decisions()
+        # What each request's Context runs: the app, inside the baggage layer when that is on,
+        # so that a request pays for the option only when it is set.
+        self._inner: WSGIApplication = app
+        if (attach_baggage := self.policy.attach_baggage) is not None:
+            self._inner = _with_session_baggage(app, attach_baggage)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         policy = self.policy
         incoming = environ.get(self._environ_key)
         # The common cases decided here rather than in `session_for`: one call less a request.
         plain_check = self._plain_check
-        origin: int
+        origin: int = False
         if incoming and plain_check is not None and plain_check(incoming):
             session_context = new_instance(SessionContext)
             set_id(session_context, incoming)
             set_attributes(session_context, policy.constant_attributes)
-            origin = False
-        elif (plain_new_id := self._plain_new_id) is not None:  # no other place to look
-            session_id = plain_new_id() if not incoming else policy.plain_replacement_id(incoming)
-            if session_id is None:
-                return self._reject(environ, start_response)
-            session_context = new_instance(SessionContext)
-            set_id(session_context, session_id)
-            set_attributes(session_context, policy.constant_attributes)
-            origin = True
         else:
-            decision = (
-                policy.session_for(incoming, environ)
-                if plain_check is None
-                else policy.replacement_session(incoming, environ)  # checked already
-            )
-            if decision is None:
-                return self._reject(environ, start_response)
-            session_context, origin = decision
-        if origin and policy.update_request_header:
-            environ[self._environ_key] = session_context.id
+            if (plain_new_id := self._plain_new_id) is not None:  # no other place to look
+                session_id = (
+                    plain_new_id() if not incoming else policy.plain_replacement_id(incoming)
+                )
+                if session_id is None:
+                    return self._reject(environ, start_response)
+                session_context = new_instance(SessionContext)
+                set_id(session_context, session_id)
+                set_attributes(session_context, policy.constant_attributes)
+                origin = True
+            else:
+                decision = (
+                    policy.session_for(incoming, environ)
+                    if plain_check is None
+                    else policy.replacement_session(incoming, environ)  # checked already
+                )
+                if decision is None:
+                    return self._reject(environ, start_response)
+                session_context, origin = decision
+            if origin and policy.update_request_header:
+                environ[self._environ_key] = session_context.id
         response_header = (policy.header_name, session_context.id)
         header_lower = self._header_lower
         if policy.per_response:
@@ -137,18 +154,15 @@ class SessionMiddleware:
         # The Context is dropped with the response, so the session is never reset inside it.
         context = contextvars.copy_context()
         context.run(activate, session_context)
-        if policy.attach_baggage is not None:
-            # Like the session, never detached: the Context is dropped with the response.
-            context.run(policy.attach_baggage, session_context.id)
         if request_listeners:
             context.run(notify_request_started, session_context)
         try:
-            body = context.run(self.app, environ, start_response_with_session_header)
+            body = context.run(self._inner, environ, start_response_with_session_header)
         except Exception as error:
             # The server logs this traceback outside the session: the note names it there.
             note_session(error, session_context)
             raise
-        if isinstance(body, _SEQUENCES):
+        if type(body) in _SEQUENCES:
             return body  # iterating it runs no app code, and servers may use its len()
         file_wrapper = environ.get("wsgi.file_wrapper")
         # `is not None` first: isinstance(None, type) costs a request hundreds of instructions.
@@ -226,6 +240,25 @@ def _start_response_watching_the_client(
     return start_response_watching_the_client
 
 
+def _with_session_baggage(
+    app: WSGIApplication, attach: Callable[[str], object | None]
+) -> WSGIApplication:
+    """Run `app` with the current session's id in OpenTelemetry baggage (the `baggage` option).
+
+    `attach` (`SessionPolicy.attach_baggage`) asks the outgoing rule whether the id goes in.
+    Like the session, the entry is never detached: the request's Context, which the body is
+    iterated and closed in too, is dropped with the response.
+    """
+
+    def app_with_session_baggage(
+        environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        attach(require_session().id)
+        return app(environ, start_response)
+
+    return app_with_session_baggage
+
+
 class _EnvironReader:
     """Reads the other places an id may come from in a WSGI environ (see `also_accept`)."""
 
@@ -265,9 +298,9 @@ class _SessionBody:
     def __iter__(self) -> Iterator[bytes]:
         # A generator rather than __next__: no new frame per chunk, and the end of the body
         # raises no StopIteration through a handler of ours.
-        run, iterator = self._context.run, self._iterator
+        context, iterator = self._context, self._iterator
         try:
-            while (chunk := run(next, iterator, _END)) is not _END:
+            while (chunk := context.run(next, iterator, _END)) is not _END:
                 yield chunk
         except Exception:
             # PEP 3333 leaves close() to the server; make sure of it when iteration fails.
