@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 # The response headers the session cookie's rules read (see `_cookie.py`).
 _COOKIE_RULE_HEADERS = frozenset({"set-cookie", "cache-control", "vary"})
-# A body of these types is returned as it is: iterating it runs no app code.
-_SEQUENCES = frozenset({list, tuple})
 
 
 class SessionMiddleware:
@@ -162,7 +160,8 @@ class SessionMiddleware:
             # The server logs this traceback outside the session: the note names it there.
             note_session(error, session_context)
             raise
-        if type(body) in _SEQUENCES:
+        body_type = type(body)
+        if body_type is list or body_type is tuple:
             return body  # iterating it runs no app code, and servers may use its len()
         file_wrapper = environ.get("wsgi.file_wrapper")
         # `is not None` first: isinstance(None, type) costs a request hundreds of instructions.
