@@ -320,7 +320,9 @@ def child(name: str, n: int) -> None:
     `n` requests cost, whatever start-up, imports and the warm-up cost.
     """
     (row,) = [row for row in rows() if row.name == name]
-    _shift_the_heap(int(os.environ["PYTHONHASHSEED"]))
+    # `count` names the sample in PYTHONHASHSEED; a child run outside it (bench-check) has none.
+    sample = os.environ.get("PYTHONHASHSEED", "")
+    _shift_the_heap(int(sample) if sample.isdigit() else 0)
     _import_what_the_row_names(row)
     run = asgi_requests(row) if row.kind == "ASGI" else wsgi_requests(row)
     # The collector's passes come every so many allocations, not per request, and walk every
