@@ -51,10 +51,11 @@ def wait_until_serving(target: str) -> None:
     Its port accepts connections before its frontend is ready: a client that connects in
     between is refused ("Frontend is not healthy yet").
     """
+    health = [temporal_cli(), "operator", "cluster", "health", "--address", target]
     deadline = time.monotonic() + HEALTHY_WITHIN
     while True:
         check = subprocess.run(
-            [temporal_cli(), "operator", "cluster", "health", "--address", target],
+            health,
             capture_output=True,
             timeout=HEALTHY_WITHIN,
             check=False,
