@@ -12,11 +12,24 @@ import asyncio
 import datetime
 import statistics
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 
-from . import anatomy, core, inprocess, instructions, jobs, load, memory, profile, report
+from . import (
+    anatomy,
+    bytecodes,
+    core,
+    inprocess,
+    instructions,
+    jobs,
+    load,
+    memory,
+    profile,
+    report,
+)
 from .timing import Result, interleave, paired_median
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +54,8 @@ SERVERS = [
 # The goal on throughput: the share of the required steps' that ops-session keeps, loaded
 # beside them with the same request.
 OF_THE_REQUIRED_STEPS = 0.985
+# The goal in instructions: ops-session's overhead as a multiple of the required steps'.
+IN_INSTRUCTIONS = 1.10
 DJANGO_STREAMS = {"ops-session, 10-chunk stream": "bare Django, 10-chunk stream"}
 
 
@@ -56,7 +71,7 @@ class Settings:
     load_generations: int  # fresh server processes for each share of the load rounds
 
 
-FULL = Settings(15, 3000, 2000, 200_000, 100_000, 15, 2.0, 3)
+FULL = Settings(15, 3000, 2000, 200_000, 100_000, 15, 2.0, 5)
 QUICK = Settings(2, 20, 20, 200, 300, 2, 1.0, 2)
 
 
@@ -65,6 +80,16 @@ class Goal:
     text: str
     measured: str
     met: bool
+    # A goal missed against the required steps, met against the limit of the behaviour: the
+    # required steps with ops-session's defaults, with the goal's own margin (`IN_INSTRUCTIONS`,
+    # `OF_THE_REQUIRED_STEPS`).
+    at_the_limit: bool = False
+
+    @property
+    def verdict(self) -> str:
+        if self.met:
+            return "yes"
+        return "**no**; at the limit of the behaviour" if self.at_the_limit else "**no**"
 
 
 def asgi_bare(name: str) -> str:
@@ -108,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if count_instructions:
         print("Instructions per request (cachegrind) ...", flush=True)
         counts = instructions.measure(instructions.rows())
+    print("Bytecodes per request (a profile) ...", flush=True)
+    bytecode_profiles = bytecodes.measure()
 
     with asyncio.Runner() as runner:
         print("In-process ASGI ...", flush=True)
@@ -155,9 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 profiles.append((server.title, where))
 
     goals = evaluate(asgi, steps, wsgi, wsgi_steps, core_results, growth, loads)
-    goals = instruction_goals(counts, asgi, steps, wsgi_steps) + goals
+    goals = instruction_goals(counts, bytecode_profiles, asgi, steps, wsgi_steps) + goals
     text = render(
         counts,
+        bytecode_profiles,
         settings,
         asgi,
         steps,
@@ -215,16 +243,21 @@ def evaluate(
     for server, results in loads:
         # The bare app beside a second copy of itself: how far from 1 a ratio lands by chance.
         control = statistics.median(results[0].ratio.samples)
-        for name, required, ids in (
-            (OURS, load.REQUIRED, "valid id"),
-            (load.GENERATED, load.REQUIRED_GENERATED, "generated id"),
-        ):
+        names = {result.name for result in results}
+        for name, required, defaults, ids in load.GOAL_ROWS:
             ratio = load.relative(results, name, required)
+            measured = f"{ratio:.3f} × (the control row: {control:.3f} ×)"
+            at_the_limit = False
+            if ratio < OF_THE_REQUIRED_STEPS and defaults in names:
+                to_defaults = load.relative(results, name, defaults)
+                measured += f"; × {load.DEFAULTS.removesuffix(', valid id')}: {to_defaults:.3f}"
+                at_the_limit = to_defaults >= OF_THE_REQUIRED_STEPS
             goals.append(
                 Goal(
                     f"{server}, {ids}: throughput within 1.5 % of the required steps alone",
-                    f"{ratio:.3f} × (the control row: {control:.3f} ×)",
+                    measured,
                     ratio >= OF_THE_REQUIRED_STEPS,
+                    at_the_limit,
                 )
             )
     yardstick, current = core_results[0], report.find(core_results, "current_session()")
@@ -249,6 +282,7 @@ def evaluate(
 
 def render(
     counts: dict[instructions.Row, float],
+    bytecode_profiles: dict[instructions.Row, Counter[CodeType]],
     settings: Settings,
     asgi: list[Result],
     steps: list[Result],
@@ -281,9 +315,10 @@ def render(
         "## Goals",
         report.table(
             ["goal", "measured", "met"],
-            [[g.text, g.measured, "yes" if g.met else "**no**"] for g in goals],
+            [[g.text, g.measured, g.verdict] for g in goals],
         ),
         *instruction_parts(counts),
+        *bytecode_parts(bytecode_profiles),
         "## In-process ASGI: a minimal Starlette app",
         f"Each request is a fresh uvicorn-shaped scope with ten ordinary headers, sent straight to "
         f"the app on one event loop ({settings.rounds} rounds of {settings.asgi_calls} requests). "
@@ -353,7 +388,11 @@ def render(
             "middleware in `benchmarks/django_apps.py`) are loaded beside the floor, with a valid "
             "and without an id, and ops-session beside the required steps with the same request: "
             "its goal compares the two, and a ratio measured within one run counts that run's "
-            "error once, where one derived from two runs would count it twice. The other figures "
+            "error once, where one derived from two runs would count it twice. Under the ASGI "
+            "servers and the Flask ones, the required steps with ops-session's defaults (the "
+            "instruction table's row of that name) are loaded beside the required steps too: "
+            "the limit of ops-session's default behaviour, against which a missed goal is judged "
+            "again, its ratio derived within each round. The other figures "
             "are derived within each round: a row's ratio to its partner times the partner's to "
             "the bare app in the same round; the column shown is the median over rounds, and "
             "min–max is the spread of the ratio measured in the runs. The control row loads the "
@@ -396,14 +435,34 @@ def render(
 
 def instruction_goals(
     counts: dict[instructions.Row, float],
+    bytecode_profiles: dict[instructions.Row, Counter[CodeType]],
     asgi: list[Result],
     steps: list[Result],
     wsgi_steps: list[Result],
 ) -> list[Goal]:
     """The goals counted in instructions per request (none in a quick run), with the timings
-    that confirm them where the timed tables have the same rows (valid ids)."""
+    that confirm them where the timed tables have the same rows (valid ids).
+
+    A goal missed against the required steps is judged again against the limit of ops-session's
+    default behaviour (the required steps with ops-session's defaults), with the same margin,
+    and says how many bytecodes a request ops-session runs beyond that limit (the profile)."""
     if not counts:
         return []
+
+    def beyond_the_limit(kind: str, ids: str) -> tuple[float, str]:
+        row = instructions.Row(kind, instructions.OURS, ids)
+        defaults = instructions.Row(kind, instructions.REQUIRED_DEFAULTS, ids)
+        to_defaults = instructions.overhead(counts, row) / instructions.overhead(counts, defaults)
+        more = (
+            bytecode_profiles[row].total() - bytecode_profiles[defaults].total()
+            if row in bytecode_profiles
+            else None
+        )
+        return to_defaults, (
+            f"over the required steps with ops-session's defaults: {to_defaults:.2f} ×"
+            + ("" if more is None else f", {more:+,} bytecodes (see the profile)")
+        )
+
     goals = []
     for kind, timed, bare_of in (("ASGI", steps, asgi_bare), ("WSGI", wsgi_steps, wsgi_bare)):
         for ids in instructions.ID_STATES:
@@ -414,15 +473,11 @@ def instruction_goals(
                 f"{ratio:.2f} × ({instructions.overhead(counts, row):,.0f} over "
                 f"{instructions.overhead(counts, required):,.0f} instructions)"
             )
-            if ratio > 1.10:
+            to_defaults = 0.0
+            if ratio > IN_INSTRUCTIONS:
                 # The limit of the default behaviour: what a miss is made of.
-                defaults = instructions.Row(kind, instructions.REQUIRED_DEFAULTS, ids)
-                to_defaults = instructions.overhead(counts, row) / instructions.overhead(
-                    counts, defaults
-                )
-                measured += (
-                    f"; over the required steps with ops-session's defaults: {to_defaults:.2f} ×"
-                )
+                to_defaults, beyond = beyond_the_limit(kind, ids)
+                measured += f"; {beyond}"
             if ids == instructions.VALID:
                 ours = [r.name for r in timed if r.name.startswith("ops-session")][0]
                 timing = report.overhead_ratio(timed, ours, anatomy.REQUIRED_STEPS, bare_of)
@@ -431,7 +486,8 @@ def instruction_goals(
                 Goal(
                     f"{kind} overhead, {ids}, ≤ 1.10 × the required steps' (instructions)",
                     measured,
-                    ratio <= 1.10,
+                    ratio <= IN_INSTRUCTIONS,
+                    0 < to_defaults <= IN_INSTRUCTIONS,
                 )
             )
     for ids in (instructions.VALID, instructions.MISSING):
@@ -448,6 +504,10 @@ def instruction_goals(
             f"{ratio:.2f} × (instructions; the required steps alone: {least:.2f} ×, with "
             f"ops-session's defaults: {behaviour:.2f} ×)"
         )
+        to_defaults = 0.0
+        if ratio > 0.5:
+            to_defaults, beyond = beyond_the_limit("ASGI", ids)
+            measured += f"; ops-session {beyond}"
         if ids == instructions.VALID:
             timing = report.overhead_ratio(asgi, OURS, "asgi-correlation-id", asgi_bare)
             measured += f"; timed: {timing:.2f} ×"
@@ -456,6 +516,7 @@ def instruction_goals(
                 f"ASGI overhead, {ids}, ≤ 0.5 × asgi-correlation-id's (default validator)",
                 measured,
                 ratio <= 0.5,
+                0 < to_defaults <= IN_INSTRUCTIONS,
             )
         )
     # Two builds of the same steps: for a valid id, the WSGI required steps and the same steps
@@ -562,6 +623,29 @@ def instruction_parts(counts: dict[instructions.Row, float]) -> list[str]:
         "this table alone.",
         instructions.table(counts),
         "\n".join(f"- {line}" for line in lines),
+    ]
+
+
+def bytecode_parts(profiles: dict[instructions.Row, Counter[CodeType]]) -> list[str]:
+    """The profile of the middlewares in bytecodes: where ops-session does more than the
+    required steps, and more than the limit of its default behaviour."""
+    return [
+        "## Bytecodes per request: a profile of the middlewares",
+        "The instruction counts move with where the heap put things; the bytecodes a request "
+        "runs do not, so they show to the unit where one middleware does more than another. "
+        "Each row serves the requests of the instruction counts, in this process, traced by "
+        "`sys.settrace` with one event per bytecode: the bytecodes of "
+        f"{bytecodes.REQUESTS} requests, taken from those of twice as many, over "
+        f"{bytecodes.REQUESTS}. The last column names the functions of the middleware's own "
+        "code (ops-session's package, or the yardstick's module) and the bytecodes each runs a "
+        "request; the rest of a row's bytecodes run in the C functions and the library code it "
+        "calls. A goal missed against the required steps is judged again against the required "
+        "steps with ops-session's defaults, the limit of ops-session's default behaviour, with "
+        "the goal's own margin (10 % of the overhead in instructions, 1.5 % of the throughput "
+        "under load): the goals table reads “at the limit of the behaviour” where ops-session "
+        "is within it, and quotes the bytecodes it runs beyond that row. "
+        "`python -m benchmarks.bytecodes` prints this table alone.",
+        bytecodes.table(profiles),
     ]
 
 

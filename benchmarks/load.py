@@ -97,23 +97,48 @@ REQUEST_ID = f"X-Request-ID: {VALID_ID}"
 FLOOR = "the floor: pass-through middleware + the app writing the header"
 REQUIRED = "the required steps alone (see the step table), valid id"
 REQUIRED_GENERATED = "the required steps alone, generated id"
+DEFAULTS = "the required steps with ops-session's defaults, valid id"
+DEFAULTS_GENERATED = "the required steps with ops-session's defaults, generated id"
 OURS = "ops-session, valid id"
 GENERATED = "ops-session, generated id"
+# Each goal's row, the required steps it is measured beside, and the limit of the behaviour.
+GOAL_ROWS = (
+    (OURS, REQUIRED, DEFAULTS, "valid id"),
+    (GENERATED, REQUIRED_GENERATED, DEFAULTS_GENERATED, "generated id"),
+)
 
 
 def targets(
-    bare: LoadTarget, floor: str, required: str, ours: str, peer: LoadTarget, floor_path: str = "/"
+    bare: LoadTarget,
+    floor: str,
+    required: str,
+    ours: str,
+    peer: LoadTarget,
+    floor_path: str = "/",
+    defaults: str | None = None,
 ) -> tuple[LoadTarget, ...]:
     """One server's rows: the bare app first, the floor, the required steps, ops-session, a peer.
 
     The required steps are loaded beside the floor, and ops-session beside the required steps
     with the same request: its goal compares the two, and one run measures that ratio once.
+    The required steps with ops-session's defaults (`defaults`, where the server has them) are
+    loaded beside the required steps too: the limit of ops-session's default behaviour, which a
+    missed goal is judged against.
     """
+    limit = (
+        ()
+        if defaults is None
+        else (
+            LoadTarget(DEFAULTS, defaults, (SESSION,), beside=REQUIRED),
+            LoadTarget(DEFAULTS_GENERATED, defaults, beside=REQUIRED_GENERATED),
+        )
+    )
     return (
         bare,
         LoadTarget(FLOOR, floor, (SESSION,), floor_path),
         LoadTarget(REQUIRED, required, (SESSION,), beside=FLOOR),
         LoadTarget(REQUIRED_GENERATED, required, beside=FLOOR),
+        *limit,
         LoadTarget(OURS, ours, (SESSION,), beside=REQUIRED),
         LoadTarget(GENERATED, ours, beside=REQUIRED_GENERATED),
         peer,
@@ -126,6 +151,7 @@ ASGI_TARGETS = targets(
     "required_steps_starlette",
     "ops_session_starlette",
     LoadTarget("asgi-correlation-id", "asgi_correlation_id_starlette", (REQUEST_ID,)),
+    defaults="required_steps_with_defaults_starlette",
 )
 WSGI_TARGETS = targets(
     LoadTarget("bare Flask", "bare_flask"),
@@ -133,6 +159,7 @@ WSGI_TARGETS = targets(
     "required_steps_flask",
     "ops_session_flask",
     LoadTarget("werkzeug ProxyFix", "proxy_fix_flask", (SESSION,)),
+    defaults="required_steps_with_defaults_flask",
 )
 # Django's settings are global to a process: its apps live in a module of their own, and the
 # view that writes the header (for the floor) has a path of its own.

@@ -14,7 +14,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ops_session import SessionMiddleware, WSGISessionMiddleware
 
 from . import asgi_apps, wsgi_apps
-from .required import AnsweringWithTheId, PassThroughMiddleware, WSGIPassThroughMiddleware
+from .required import (
+    AnsweringWithTheId,
+    PassThroughMiddleware,
+    RequiredStepsWithDefaults,
+    WSGIPassThroughMiddleware,
+    WSGIRequiredStepsWithDefaults,
+)
 
 bare_starlette = asgi_apps.starlette()
 bare_starlette_setting_the_header = asgi_apps.starlette_setting_the_header()
@@ -22,6 +28,7 @@ pass_through_starlette = asgi_apps.starlette(Middleware(PassThroughMiddleware))
 floor_starlette = asgi_apps.floor()
 ops_session_starlette = asgi_apps.starlette(Middleware(SessionMiddleware))
 required_steps_starlette = asgi_apps.starlette(Middleware(asgi_apps.RequiredStepsMiddleware))
+required_steps_with_defaults_starlette = asgi_apps.starlette(Middleware(RequiredStepsWithDefaults))
 asgi_correlation_id_starlette = asgi_apps.starlette(Middleware(CorrelationIdMiddleware))
 
 bare_flask = wsgi_apps.flask_app().wsgi_app
@@ -30,4 +37,5 @@ pass_through_flask = WSGIPassThroughMiddleware(wsgi_apps.flask_app().wsgi_app)
 floor_flask = wsgi_apps.floor()
 ops_session_flask = WSGISessionMiddleware(wsgi_apps.flask_app().wsgi_app)
 required_steps_flask = AnsweringWithTheId(wsgi_apps.flask_app().wsgi_app)
+required_steps_with_defaults_flask = WSGIRequiredStepsWithDefaults(wsgi_apps.flask_app().wsgi_app)
 proxy_fix_flask = ProxyFix(wsgi_apps.flask_app().wsgi_app)

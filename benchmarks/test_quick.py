@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import anatomy, asgi_apps, core, django_apps, instructions, jobs, wsgi_apps
-from benchmarks.__main__ import main
+from benchmarks import (
+    anatomy,
+    asgi_apps,
+    bytecodes,
+    core,
+    django_apps,
+    instructions,
+    jobs,
+    wsgi_apps,
+)
+from benchmarks.__main__ import Goal, main
 
 
 def test_quick_bench_writes_every_table_and_the_chart(tmp_path: Path) -> None:
@@ -31,6 +40,10 @@ def test_quick_bench_writes_every_table_and_the_chart(tmp_path: Path) -> None:
     for name in names:
         assert f"| {name} | " in text, name
     assert text.count("| yes |") + text.count("| **no** |") == 5
+    assert "\n## Bytecodes per request: a profile of the middlewares" in text
+    for row in bytecodes.rows():
+        if row.app != instructions.BARE:
+            assert f"| {row.kind}, {row.app} | {row.ids} | +" in text, row
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -38,3 +51,21 @@ def test_every_instruction_row_serves_requests_in_process() -> None:
     """The children valgrind counts, run here without it: each row builds and serves."""
     for row in instructions.rows():
         instructions.child(row.name, 2)
+
+
+def test_the_bytecode_profile_is_exact_and_names_the_middlewares_code() -> None:
+    """Bytecodes do not move with the layout: the same row profiles the same twice."""
+    row = instructions.Row("ASGI", instructions.OURS, instructions.INVALID)
+    first, second = bytecodes.per_request(row), bytecodes.per_request(row)
+    assert first == second
+    own = {code.co_qualname for code in first if bytecodes.is_middleware_code(code)}
+    assert {"SessionMiddleware.__call__", "SessionPolicy.plain_replacement_id"} <= own
+    assert not any(name.startswith("serve_asgi") for name in own)
+
+
+def test_a_goal_missed_at_the_limit_of_the_behaviour_says_so() -> None:
+    assert Goal("g", "m", met=True).verdict == "yes"
+    assert Goal("g", "m", met=False).verdict == "**no**"
+    assert Goal("g", "m", met=False, at_the_limit=True).verdict == (
+        "**no**; at the limit of the behaviour"
+    )
