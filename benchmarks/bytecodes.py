@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
@@ -70,8 +70,8 @@ def rows() -> list[Row]:
     ]
 
 
-def measure(selected: Sequence[Row] | None = None) -> dict[Row, Counter[CodeType]]:
-    return {row: per_request(row) for row in (rows() if selected is None else selected)}
+def measure() -> dict[Row, Counter[CodeType]]:
+    return {row: per_request(row) for row in rows()}
 
 
 def is_middleware_code(code: CodeType) -> bool:
