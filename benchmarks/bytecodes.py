@@ -7,10 +7,14 @@ traced (`sys.settrace`, one event per bytecode) over `REQUESTS` requests and ove
 the difference, over `REQUESTS`, is one request's bytecodes, whatever serving a batch costs.
 
 `python -m benchmarks.bytecodes` prints the table alone; `make bench` adds it to the report.
+`imports_alone` traces ops-session's rows in fresh processes, with and without the imports a
+goal says add nothing (`IMPORTED`), so that only what those imports change can differ.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -21,13 +25,25 @@ from typing import Any
 import ops_session
 
 from . import instructions
-from .instructions import BARE, ID_STATES, OURS, REQUIRED, REQUIRED_DEFAULTS, Row
+from .instructions import (
+    BARE,
+    ID_STATES,
+    INTEGRATIONS_IMPORTED,
+    MIRASCOPE_IMPORTED,
+    OURS,
+    REQUIRED,
+    REQUIRED_DEFAULTS,
+    VALID,
+    Row,
+)
 
 WARM_UP = 20
 # A multiple of the batch the default generator formats ids in, so that each request's share
 # of formatting the next batch is the same in every row.
 REQUESTS = 64
 PROFILED = (BARE, REQUIRED, REQUIRED_DEFAULTS, OURS)
+# What a goal says adds nothing to a request that does not use it, and the row without it.
+IMPORTED = (MIRASCOPE_IMPORTED, INTEGRATIONS_IMPORTED)
 # The middlewares' own code: ops-session's package and the yardsticks' module.
 _MIDDLEWARE_CODE = (
     str(Path(instructions.__file__).with_name("required.py")),
@@ -74,6 +90,39 @@ def measure() -> dict[Row, Counter[CodeType]]:
     return {row: per_request(row) for row in rows()}
 
 
+def imports_alone() -> dict[Row, int]:
+    """One request's bytecodes for ops-session alone and for each of `IMPORTED`, valid id, ASGI
+    and WSGI, each traced in a python of its own that imported only what its row names.
+
+    In one process every row would run after every import; here an import that registers a
+    listener, patches a function or fills a cache that a request reads shows as a difference.
+    """
+    root = Path(__file__).parent.parent
+    # The ops-session this process imported, wherever that is, as the load runs do.
+    source = Path(ops_session.__file__).resolve().parent.parent
+    found = {}
+    for kind in ("ASGI", "WSGI"):
+        for app in (OURS, *IMPORTED):
+            row = Row(kind, app, VALID)
+            traced = subprocess.run(
+                [sys.executable, "-m", "benchmarks.bytecodes", "--alone", row.name],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=root,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join({str(root): 0, str(source): 0})},
+            )
+            found[row] = int(traced.stdout)
+    return found
+
+
+def _alone(name: str) -> int:
+    """The child of `imports_alone`: the bytecodes of one request of the row named `name`."""
+    (row,) = [row for row in instructions.rows() if row.name == name]
+    instructions._import_what_the_row_names(row)
+    return per_request(row).total()
+
+
 def is_middleware_code(code: CodeType) -> bool:
     """Whether ops-session or a yardstick runs `code`, rather than the app, the server or the
     harness that sends the requests (`serve_asgi`)."""
@@ -106,4 +155,7 @@ def table(profiles: dict[Row, Counter[CodeType]]) -> str:
 
 
 if __name__ == "__main__":
-    print(table(measure()))
+    if sys.argv[1:2] == ["--alone"]:
+        print(_alone(sys.argv[2]))
+    else:
+        print(table(measure()))

@@ -122,15 +122,15 @@ def targets(
     The required steps are loaded beside the floor, and ops-session beside the required steps
     with the same request: its goal compares the two, and one run measures that ratio once.
     The required steps with ops-session's defaults (`defaults`, where the server has them) are
-    loaded beside the required steps too: the limit of ops-session's default behaviour, which a
-    missed goal is judged against.
+    loaded beside ops-session: the limit of ops-session's default behaviour, which a missed goal
+    is judged against, so that judgement too is a ratio measured within each run.
     """
     limit = (
         ()
         if defaults is None
         else (
-            LoadTarget(DEFAULTS, defaults, (SESSION,), beside=REQUIRED),
-            LoadTarget(DEFAULTS_GENERATED, defaults, beside=REQUIRED_GENERATED),
+            LoadTarget(DEFAULTS, defaults, (SESSION,), beside=OURS),
+            LoadTarget(DEFAULTS_GENERATED, defaults, beside=GENERATED),
         )
     )
     return (

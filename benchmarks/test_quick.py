@@ -69,3 +69,13 @@ def test_a_goal_missed_at_the_limit_of_the_behaviour_says_so() -> None:
     assert Goal("g", "m", met=False, at_the_limit=True).verdict == (
         "**no**; at the limit of the behaviour"
     )
+
+
+def test_the_imports_that_should_add_nothing_add_no_bytecode_to_a_request() -> None:
+    """Traced each in a python of its own: an import that added work to a request would show."""
+    alone = bytecodes.imports_alone()
+    for kind in ("ASGI", "WSGI"):
+        ours = alone[instructions.Row(kind, instructions.OURS, instructions.VALID)]
+        assert ours > 0
+        for name in bytecodes.IMPORTED:
+            assert alone[instructions.Row(kind, name, instructions.VALID)] == ours, (kind, name)
