@@ -110,7 +110,10 @@ def imports_alone() -> dict[Row, int]:
                 text=True,
                 check=True,
                 cwd=root,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join({str(root): 0, str(source): 0})},
+                env={
+                    **os.environ,
+                    "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(root), str(source)])),
+                },
             )
             found[row] = int(traced.stdout)
     return found
