@@ -22,6 +22,8 @@ from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
 
+from tools.loopback import ROOT, pythonpath_with
+
 import ops_session
 
 from . import instructions
@@ -97,31 +99,26 @@ def imports_alone() -> dict[Row, int]:
     In one process every row would run after every import; here an import that registers a
     listener, patches a function or fills a cache that a request reads shows as a difference.
     """
-    root = Path(__file__).parent.parent
     # The ops-session this process imported, wherever that is, as the load runs do.
-    source = Path(ops_session.__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": pythonpath_with(ops_session)}
     found = {}
     for kind in ("ASGI", "WSGI"):
         for app in (OURS, *IMPORTED):
-            row = Row(kind, app, VALID)
             traced = subprocess.run(
-                [sys.executable, "-m", "benchmarks.bytecodes", "--alone", row.name],
+                [sys.executable, "-m", "benchmarks.bytecodes", "--alone", kind, app],
                 capture_output=True,
                 text=True,
                 check=True,
-                cwd=root,
-                env={
-                    **os.environ,
-                    "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(root), str(source)])),
-                },
+                cwd=ROOT,
+                env=env,
             )
-            found[row] = int(traced.stdout)
+            found[Row(kind, app, VALID)] = int(traced.stdout)
     return found
 
 
-def _alone(name: str) -> int:
-    """The child of `imports_alone`: the bytecodes of one request of the row named `name`."""
-    (row,) = [row for row in instructions.rows() if row.name == name]
+def _alone(kind: str, app: str) -> int:
+    """The child of `imports_alone`: the bytecodes of one request of that row, valid id."""
+    row = Row(kind, app, VALID)
     instructions._import_what_the_row_names(row)
     return per_request(row).total()
 
@@ -159,6 +156,6 @@ def table(profiles: dict[Row, Counter[CodeType]]) -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--alone"]:
-        print(_alone(sys.argv[2]))
+        print(_alone(*sys.argv[2:4]))
     else:
         print(table(measure()))

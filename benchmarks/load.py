@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from subprocess import PIPE, STDOUT, Popen
 
-from tools.loopback import HOST, ROOT, free_port, started, uvicorn_command
+from tools.loopback import HOST, free_port, pythonpath_with, started, uvicorn_command
 
 import ops_session
 from ops_session import SESSION_HEADER_NAME
@@ -195,8 +195,7 @@ def serving(kind: str, target: LoadTarget, port: int) -> Iterator[Popen[bytes]]:
     is stopped by process id, and so are its worker processes: granian, stopped while its
     worker is still starting, is killed after a wait and leaves that worker behind.
     """
-    source = Path(ops_session.__file__).resolve().parent.parent
-    path = os.pathsep.join(dict.fromkeys([str(ROOT), str(source)]))
+    path = pythonpath_with(ops_session)
     with started(server_command(kind, target, port), port, env={"PYTHONPATH": path}) as server:
         try:
             yield server

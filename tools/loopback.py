@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +96,17 @@ def started(
             yield process
         finally:
             stop(process)
+
+
+def pythonpath_with(*packages: ModuleType) -> str:
+    """A `PYTHONPATH` on which a child imports the repository's modules, and each of `packages`
+    from where this process imported it (a checkout's `src` may come before an installed copy),
+    so that the child runs the same code as this process."""
+    sources = []
+    for package in packages:
+        assert package.__file__ is not None, package
+        sources.append(str(Path(package.__file__).resolve().parent.parent))
+    return os.pathsep.join(dict.fromkeys([str(ROOT), *sources]))
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
