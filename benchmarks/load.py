@@ -7,6 +7,7 @@ id at the end; all traffic goes to 127.0.0.1.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -23,6 +24,7 @@ from tools.loopback import HOST, free_port, pythonpath_with, started, uvicorn_co
 import ops_session
 from ops_session import SESSION_HEADER_NAME
 
+from . import heap_layout
 from .asgi_apps import VALID_ID
 from .django_apps import HEADER_PATH
 from .timing import Result, Sampler, interleave
@@ -181,22 +183,33 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def server_command(kind: str, target: LoadTarget, port: int) -> list[str]:
-    app = target.app if ":" in target.app else f"benchmarks.server_apps:{target.app}"
+def app_path(target: LoadTarget) -> str:
+    """The target's app as a server names it: "module:attribute"."""
+    return target.app if ":" in target.app else f"benchmarks.server_apps:{target.app}"
+
+
+def server_command(kind: str, app: str, port: int) -> list[str]:
     return ["taskset", "--cpu-list", "0", *SERVER_KINDS[kind](app, port)]
 
 
 @contextmanager
-def serving(kind: str, target: LoadTarget, port: int) -> Iterator[Popen[bytes]]:
+def serving(
+    kind: str, target: LoadTarget, port: int, heap_shift: int | None = None
+) -> Iterator[Popen[bytes]]:
     """Run the server of `kind` with the target's app until the block exits.
 
     The server imports the ops_session this process imported, wherever that is (a checkout's
-    `src` may come before an installed copy), so that the load runs measure the same code. It
+    `src` may come before an installed copy), so that the load runs measure the same code.
+    Given a `heap_shift`, it imports the app through `heap_layout`, at that shift's layout. It
     is stopped by process id, and so are its worker processes: granian, stopped while its
     worker is still starting, is killed after a wait and leaves that worker behind.
     """
-    path = pythonpath_with(ops_session)
-    with started(server_command(kind, target, port), port, env={"PYTHONPATH": path}) as server:
+    env = {"PYTHONPATH": pythonpath_with(ops_session)}
+    app = app_path(target)
+    if heap_shift is not None:
+        env |= heap_layout.environment(app, heap_shift)
+        app = heap_layout.APP_PATH
+    with started(server_command(kind, app, port), port, env=env) as server:
         try:
             yield server
         finally:
@@ -271,7 +284,10 @@ def measure_load(
     their memory landed, their hash seeds: one control pair measured 0.983 over 8 runs, where
     three other pairs of copies measured 1.000 to 1.004), which more runs of the same processes
     do not average out. So the rounds are split among `generations` of fresh processes, each
-    warmed up by a short run whose figures are dropped.
+    warmed up by a short run whose figures are dropped, and each process imports its app at a
+    heap layout of its own (`heap_layout`), drawn from a generator seeded by the generation:
+    without that, every process of an app would land its code alike, and the layout's part
+    would not average out over generations either.
     """
     bare, *others = server.targets
     control = LoadTarget(f"{bare.name} (a second copy: the control)", bare.app)
@@ -281,10 +297,14 @@ def measure_load(
     rates: dict[str, list[tuple[float, float]]] = {target.name: [] for target, _ in pairs}
     for generation in range(generations):
         share = rounds // generations + (generation < rounds % generations)
+        layouts = random.Random(generation)
         with ExitStack() as stack:
             samplers, runs = {}, {}
             for target, partner in pairs:
-                urls = [_url(stack, server.kind, partner), _url(stack, server.kind, target)]
+                urls = [
+                    _url(stack, server.kind, partner, layouts.randrange(heap_layout.SHIFTS)),
+                    _url(stack, server.kind, target, layouts.randrange(heap_layout.SHIFTS)),
+                ]
                 samplers[target.name], runs[target.name] = _side_by_side(
                     server, target, *urls, seconds=seconds
                 )
@@ -303,9 +323,9 @@ def measure_load(
     ]
 
 
-def _url(stack: ExitStack, kind: str, target: LoadTarget) -> str:
+def _url(stack: ExitStack, kind: str, target: LoadTarget, heap_shift: int) -> str:
     port = free_port()
-    stack.enter_context(serving(kind, target, port))
+    stack.enter_context(serving(kind, target, port, heap_shift))
     return f"http://{HOST}:{port}{target.path}"
 
 

@@ -5,16 +5,25 @@ The figures of such a short run mean nothing and are not checked; `make bench` t
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
+from tools.loopback import HOST, free_port, pythonpath_with
+
+import ops_session
 from benchmarks import (
     anatomy,
     asgi_apps,
     bytecodes,
     core,
     django_apps,
+    heap_layout,
     instructions,
     jobs,
+    load,
     wsgi_apps,
 )
 from benchmarks.__main__ import Goal, main
@@ -79,3 +88,34 @@ def test_the_imports_that_should_add_nothing_add_no_bytecode_to_a_request() -> N
         assert ours > 0
         for name in bytecodes.IMPORTED:
             assert alone[instructions.Row(kind, name, instructions.VALID)] == ours, (kind, name)
+
+
+def test_a_load_server_serves_its_app_through_the_heap_layout_it_is_given() -> None:
+    port = free_port()
+    target = load.LoadTarget(load.OURS, "ops_session_starlette", (load.SESSION,))
+    with load.serving("uvicorn-h11", target, port, heap_shift=7) as server:
+        command = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+        environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        request = urllib.request.Request(f"http://{HOST}:{port}/")
+        request.add_header(*load.SESSION.split(": "))
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.headers[ops_session.SESSION_HEADER_NAME] == asgi_apps.VALID_ID
+    assert heap_layout.APP_PATH.encode() in command
+    assert f"{heap_layout.SHIFT}=7".encode() in environ
+    assert f"{heap_layout.APP}=benchmarks.server_apps:ops_session_starlette".encode() in environ
+
+
+def test_the_heap_layout_allocates_its_shift_before_the_app_is_imported() -> None:
+    script = (
+        "import sys, benchmarks.heap_layout as layout\n"
+        "imported_first = 'benchmarks.server_apps' in sys.modules\n"
+        "app = layout.app\n"
+        "served = sys.modules['benchmarks.server_apps'].bare_flask\n"
+        "print(len(layout._ballast), imported_first, app is served)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": pythonpath_with(ops_session)}
+    env |= heap_layout.environment("benchmarks.server_apps:bare_flask", 5)
+    output = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert output.split() == [str(5 * 211), "False", "True"]
