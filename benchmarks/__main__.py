@@ -71,7 +71,7 @@ class Settings:
     load_generations: int  # fresh server processes for each share of the load rounds
 
 
-FULL = Settings(15, 3000, 2000, 200_000, 100_000, 16, 2.0, 8)
+FULL = Settings(15, 3000, 2000, 200_000, 100_000, 16, 2.0, 16)
 QUICK = Settings(2, 20, 20, 200, 300, 2, 1.0, 2)
 
 
