@@ -370,6 +370,19 @@ def contexts_holding_a_session() -> list[contextvars.Context]:
     ]
 
 
+@pytest.fixture
+def only_new_objects_tracked() -> Iterator[None]:
+    """Set every object made before the test aside (`gc.freeze`), so that `gc.collect()` and
+    `gc.get_objects()` see only the test's own: seconds faster in a process that imported much."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.usefixtures("only_new_objects_tracked")
 @pytest.mark.parametrize("on_invalid", ["generate", "reject"])
 def test_wsgi_request_contexts_die_with_their_requests(on_invalid: Any) -> None:
     middleware = SessionMiddleware(failing_body_app, on_invalid=on_invalid)

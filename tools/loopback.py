@@ -38,11 +38,11 @@ def uvicorn_command(target: str, port: int, *options: str) -> list[str]:
     ]  # fmt: skip
 
 
-def gunicorn_command(target: str, port: int, *options: str) -> list[str]:
+def gunicorn_command(target: str, port: int, *options: str, threads: int = 8) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", target, *options,
         "--bind", f"{HOST}:{port}", "--workers", "1",
-        "--worker-class", "gthread", "--threads", "8", "--log-level", "warning",
+        "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning",
     ]  # fmt: skip
 
 

@@ -306,10 +306,17 @@ def test_reject_mode_answers_400(strict_server: tuple[str, int], value: str) -> 
     assert ok.status_code == 200 and ok.json()["id"] == "fine-1"
 
 
+@pytest.fixture(scope="module")
+def flask_one_thread_server() -> Iterator[tuple[str, int]]:
+    """gunicorn with one thread: every request runs on the thread the one before it used."""
+    port = free_port()
+    yield from serve(gunicorn_command("tests.live.apps.wsgi_app:app", port, threads=1), port)
+
+
 def test_flask_error_and_next_request_share_a_thread_but_not_a_session(
-    flask_server: tuple[str, int],
+    flask_one_thread_server: tuple[str, int],
 ) -> None:
-    base_url, _ = flask_server
+    base_url, _ = flask_one_thread_server
     with httpx.Client(base_url=base_url) as client:
         threads = {client.get("/session").json()["thread"] for _ in range(3)}
         assert client.get("/error", headers={SESSION_HEADER_NAME: "doomed-2"}).status_code == 500

@@ -30,7 +30,11 @@ from ..support.shell import kind, run_page, shell_blocks
 pytestmark = pytest.mark.servers
 
 INSTRUMENT = str(Path(sys.executable).parent / "opentelemetry-instrument")
+LLM_INSTRUMENTATIONS = "openai,anthropic,google-genai"
+"""What the test group installs for Mirascope: instrumented, each process would import the three
+SDKs at start-up (about 6 seconds here), and these apps call none of them."""
 ENVIRONMENT = {
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": LLM_INSTRUMENTATIONS,
     "OTEL_TRACES_EXPORTER": "console",
     "OTEL_METRICS_EXPORTER": "none",
     "OTEL_LOGS_EXPORTER": "none",
@@ -217,7 +221,10 @@ def test_two_services_configured_with_one_header_name_keep_the_session(tmp_path:
 
 def test_disabling_the_instrumentation_turns_it_all_off(tmp_path: Path) -> None:
     port = free_port()
-    env = {**ENVIRONMENT, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "ops_session"}
+    env = {
+        **ENVIRONMENT,
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": f"{LLM_INSTRUMENTATIONS},ops_session",
+    }
     command = uvicorn("examples.zero_code.fastapi_app:app", port)
     with running(command, port, env=env, output=tmp_path / "out") as url:
         response = httpx.get(f"{url}/session", headers={SESSION_HEADER_NAME: "zc-3"})
