@@ -47,8 +47,8 @@ from .apps.temporal_workflows import (
 
 pytestmark = [pytest.mark.servers, pytest.mark.anyio]
 
-CONCURRENT_WORKFLOWS = 10
-RESULT_TIMEOUT = 120  # ten workflows at once on a busy 2-core machine
+CONCURRENT_WORKFLOWS = 20
+RESULT_TIMEOUT = 120  # twenty workflows at once on a busy 2-core machine
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=60)
 
 
@@ -218,7 +218,7 @@ async def test_concurrent_workflows_each_keep_their_own_session(temporal_target:
                     [],
                     id=f"wf-{uuid.uuid4()}",
                     task_queue=queue,
-                    # Ten at once on a starved machine: a workflow task taking longer than the
+                    # Twenty at once on a starved machine: a workflow task taking longer than the
                     # default 10 s would be timed out and run again, over and over.
                     task_timeout=WORKFLOW_TASK_TIMEOUT,
                 )
